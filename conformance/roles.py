@@ -1,9 +1,9 @@
 """The two roles a system under test can play in the trust space."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """A SUT role, named after what the harness judges (BRIEF §2).
 
     `consumer` is a Fournisseur de Service (the FS column of the referential),

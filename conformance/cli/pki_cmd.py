@@ -1,9 +1,112 @@
-"""Placeholder replaced in this session."""
+"""`psc-conformance pki`: mint the test PKI into a directory a vendor can configure their proxy with."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+from conformance import exitcodes
+from conformance.pki import DEFAULT_P12_PASSWORD, PROXY_CLIENT_ID, PkiError, PkiFiles, TestPKI, build_pki
+from conformance.pki.builder import DEFAULT_LEAF_VALIDITY
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("pki", help="(in progress)")
-    p.set_defaults(handler=lambda args: 2)
+    """Add the `pki` sub-command to the CLI's subparsers."""
+    parser = sub.add_parser(
+        "pki",
+        help="write a test PKI (IGC-Santé look-alike CAs, client/server/negative certificates, CRL)",
+        description="Mint an IGC-Santé look-alike test PKI and write PEM, keys (mode 0600), PKCS#12 files "
+        "and a pki.json manifest. Give the system under test ca-bundle.pem as trust anchor and the "
+        "proxy's certificate (client-<id>.pem/.key or .p12) as its client certificate.",
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    parser.add_argument(
+        "--key-type", choices=("ec", "rsa"), default="ec", help="EC P-256 (default) or RSA 2048"
+    )
+    parser.add_argument(
+        "--p12-password",
+        default=DEFAULT_P12_PASSWORD,
+        metavar="PW",
+        help=f"password of the PKCS#12 files (default: {DEFAULT_P12_PASSWORD!r}; '' for none). "
+        "It is recorded in pki.json: use test passwords only",
+    )
+    parser.add_argument(
+        "--proxy-client-id",
+        default=PROXY_CLIENT_ID,
+        metavar="ID",
+        help=f"PSC client id of the proxy under test, the CN of its certificate (default: {PROXY_CLIENT_ID})",
+    )
+    parser.add_argument(
+        "--valid-days",
+        type=int,
+        default=DEFAULT_LEAF_VALIDITY.days,
+        metavar="N",
+        help=f"validity of the leaf certificates in days (default: {DEFAULT_LEAF_VALIDITY.days})",
+    )
+    parser.add_argument(
+        "--server-san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra DNS name or IP address for the server certificates (repeatable), "
+        "when the SUT reaches the harness by another name than localhost",
+    )
+    parser.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the PKI; exit 2 on a usage problem (non-empty directory without --force, bad value)."""
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        return _usage(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        return _usage(f"--out {out}: directory is not empty; use --force to write into it anyway")
+    if args.valid_days < 1:
+        return _usage("--valid-days must be at least 1")
+    try:
+        pki = build_pki(
+            args.key_type,
+            proxy_client_id=args.proxy_client_id,
+            extra_server_sans=tuple(args.server_san),
+            leaf_validity=timedelta(days=args.valid_days),
+        )
+        files = pki.write(out, p12_password=args.p12_password)
+    except PkiError as exc:
+        return _usage(str(exc))
+    except OSError as exc:
+        print(f"psc-conformance pki: cannot write {out}: {exc}", file=sys.stderr)
+        return exitcodes.HARNESS_OR_SUT
+    written = [*files.all_paths(), *write_companion_files(args, pki, files)]
+    _print_summary(pki, files, written)
+    return exitcodes.OK
+
+
+def write_companion_files(args: argparse.Namespace, pki: TestPKI, files: PkiFiles) -> list[Path]:
+    """Seam for files derived from the PKI (a later issue writes `counterparts.json` here).
+
+    Returns the paths written so that they are listed with the PKI files.
+    """
+    return []
+
+
+def _usage(message: str) -> int:
+    print(f"psc-conformance pki: {message}", file=sys.stderr)
+    return exitcodes.USAGE
+
+
+def _print_summary(pki: TestPKI, files: PkiFiles, written: list[Path]) -> None:
+    print(f"Test PKI ({pki.key_type.upper()}) written to {files.directory}:")
+    for path in written:
+        print(f"  {path.relative_to(files.directory).as_posix()}")
+    print(f"Trust anchor for the SUT: {files.ca_bundle.name}; CRL: {files.crl.name}")
+    print(f"PKCS#12 password: {files.p12_password!r}" if files.p12_password else "PKCS#12 files: unencrypted")
+    print("Clients (CN = PSC client id, OU = structure id):")
+    for cid, leaf in pki.clients.items():
+        profile = pki.client_profiles[cid]
+        print(f"  {profile.role:5} {cid}  OU={profile.structure_id}  x5t#S256={leaf.x5t_s256}")
+    not_after = min(leaf.not_after for leaf in pki.clients.values())
+    print(f"Leaf certificates expire on {not_after:%Y-%m-%d %H:%M} UTC.")

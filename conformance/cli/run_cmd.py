@@ -1,9 +1,250 @@
-"""Placeholder replaced in this session."""
+"""`psc-conformance run`: one campaign, in a pytest process of its own, always ending in a report.
+
+pytest runs in a child process so that a campaign that crashes, hangs or is killed at its
+time bound still leaves a report: the parent rebuilds it from the scenario journal.
+"""
+
+from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+from conformance import exitcodes
+from conformance.config import Config, load_config
+from conformance.errors import UsageError
+from conformance.paths import project_root, scenarios_root
+from conformance.results import CampaignStatus, SutInfo, read_journal
+from conformance.roles import Role
+
+_OUTPUTS = ("results.json", "report.html", "junit.xml", "scenarios.jsonl", "pytest.log", "sut.log")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("run", help="(in progress)")
-    p.set_defaults(handler=lambda args: 2)
+    p = sub.add_parser(
+        "run",
+        help="run a conformance campaign and write its report",
+        description="Run a campaign against a system under test. Without --config, the embedded "
+        "reference SUT of the role is used. Writes report.html, results.json, junit.xml and evidence/ "
+        "into the output directory. Exit status: 0 no requirement failed, 1 at least one failed, "
+        "2 usage or configuration error, 3 SUT unreachable or harness failure.",
+    )
+    p.add_argument("--config", type=Path, metavar="FILE", help="campaign configuration (TOML); see docs/")
+    p.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        help="role of the system under test (default: [sut] role, else consumer)",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a fault in the embedded reference SUT (repeatable); see `psc-conformance faults`",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="output directory (default: reports/<UTC timestamp>/, and reports/latest)",
+    )
+    p.add_argument(
+        "-k", dest="keyword", metavar="EXPR", help="only run scenarios matching this pytest -k expression"
+    )
+    p.add_argument("--lang", choices=["fr", "en"], help="language of the report (default fr)")
+    p.add_argument(
+        "--attestations",
+        type=Path,
+        metavar="FILE",
+        help="attestation file (TOML) for requirements established by declaration",
+    )
+    p.add_argument("--allure", action="store_true", help="also write allure-results/ (needs allure-pytest)")
+    p.add_argument("-v", "--verbose", action="store_true", help="stream pytest's output to the terminal")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UsageError as exc:
+        print(f"psc-conformance run: error: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else Config()
+    role = Role(args.role or config.sut.role.value)
+    if args.fault:
+        if config.external:
+            raise UsageError(
+                "--fault injects defects in the embedded reference SUT; it cannot apply to "
+                "the external SUT of --config"
+            )
+        raise UsageError(
+            f"unknown fault(s) {', '.join(args.fault)}: this version ships no reference SUT "
+            "faults yet (`psc-conformance faults` will list them)"
+        )
+    lang = args.lang or config.campaign.lang
+    output, latest_root = _output_dir(args.output, config)
+    targets = [str(p) for p in _scenario_dirs(role)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *targets,
+        "-p",
+        "conformance.plugin",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(project_root()),
+        "-o",
+        "addopts=",
+        "-q",
+        "-rN",
+        f"--junitxml={output / 'junit.xml'}",
+        "-o",
+        "junit_family=xunit2",
+        f"--psc-output={output}",
+        f"--psc-role={role.value}",
+        f"--psc-lang={lang}",
+    ]
+    if args.config:
+        argv.append(f"--psc-config={args.config.resolve()}")
+    if args.attestations:
+        argv.append(f"--psc-attestations={args.attestations.resolve()}")
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    if args.allure:
+        argv += ["-p", "allure_pytest.plugin", f"--alluredir={output / 'allure-results'}"]
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    bound = config.timeouts.campaign_s
+    sut_name = config.sut.name if config.external else ""
+    print(f"psc-conformance: campaign ({role.value}) → {output}", flush=True)
+    with (output / "pytest.log").open("wb") as log:
+        try:
+            proc = subprocess.run(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                timeout=bound,
+                check=False,
+                stdout=None if args.verbose else log,
+                stderr=subprocess.STDOUT if not args.verbose else None,
+            )
+            code, error = proc.returncode, None
+        except subprocess.TimeoutExpired:
+            code, error = None, f"the campaign exceeded its {bound:g} s bound ([timeouts] campaign_s)"
+    doc = _results_or_rescue(output, code, error, config, role, sut_name, lang, args)
+    if latest_root is not None:
+        _point_latest(latest_root, output)
+    _print_summary(doc, output, lang)
+    return _exit_status(doc, code)
+
+
+def _scenario_dirs(role: Role) -> list[Path]:
+    root = scenarios_root()
+    return [d for d in (root / "harness", root / role.value) if d.is_dir()]
+
+
+def _output_dir(explicit: Path | None, config: Config) -> tuple[Path, Path | None]:
+    """The run's directory, and the root under which `latest` must point at it (default layout only)."""
+    if explicit is not None:
+        output = explicit.resolve()
+        output.mkdir(parents=True, exist_ok=True)
+        for name in _OUTPUTS:
+            (output / name).unlink(missing_ok=True)
+        for name in ("evidence", "allure-results"):
+            shutil.rmtree(output / name, ignore_errors=True)
+        return output, None
+    root = config.campaign.output.resolve()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    output = root / stamp
+    suffix = 1
+    while output.exists():
+        suffix += 1
+        output = root / f"{stamp}-{suffix}"
+    output.mkdir(parents=True)
+    return output, root
+
+
+def _results_or_rescue(
+    output: Path,
+    code: int | None,
+    error: str | None,
+    config: Config,
+    role: Role,
+    sut_name: str,
+    lang: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Read the campaign's results, or rebuild them from its journal when pytest did not finish."""
+    results = output / "results.json"
+    if error is None and code in (0, 1, 3) and results.exists():
+        doc: dict[str, Any] = json.loads(results.read_text(encoding="utf-8"))
+        return doc
+    from conformance.attestation import load_attestations
+    from conformance.plugin import Campaign, write_campaign
+
+    if error is None:
+        error = {
+            2: "pytest was interrupted",
+            4: "pytest usage error (see pytest.log)",
+            5: "no scenario was selected (check -k)",
+        }.get(code or 0, f"the campaign process ended with status {code} (see pytest.log)")
+    attestation_file = args.attestations or config.campaign.attestations
+    campaign = Campaign(
+        config=config,
+        role=role,
+        output=output,
+        lang=lang,
+        attestations=load_attestations(attestation_file) if attestation_file else {},
+        sut=SutInfo(role=role, name=sut_name, base_url=config.sut.base_url, faults=tuple(args.fault)),
+        records=read_journal(output / "scenarios.jsonl"),
+    )
+    return write_campaign(campaign, CampaignStatus(complete=False, errors=(error,), selection=args.keyword))
+
+
+def _point_latest(root: Path, output: Path) -> None:
+    latest = root / "latest"
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    elif latest.is_dir():
+        shutil.rmtree(latest)
+    try:
+        latest.symlink_to(output.name, target_is_directory=True)
+    except OSError:  # a file system without symbolic links: copy instead
+        shutil.copytree(output, latest)
+
+
+def _exit_status(doc: dict[str, Any], pytest_code: int | None) -> int:
+    if pytest_code == 5 or pytest_code == 4:
+        return exitcodes.USAGE
+    if not doc["campaign"]["complete"]:
+        return exitcodes.HARNESS_OR_SUT
+    if any(r["verdict"] == "fail" for r in doc["requirements"]):
+        return exitcodes.REQUIREMENT_FAILED
+    return exitcodes.OK
+
+
+def _print_summary(doc: dict[str, Any], output: Path, lang: str) -> None:
+    from conformance.report.i18n import texts
+
+    t = texts(lang)
+    counts = doc["summary"]["verdicts"]
+    outcomes = doc["summary"]["outcomes"]
+    line = ", ".join(f"{t[f'verdict.{v}']} {n}" for v, n in counts.items())
+    print(f"{t['verdict']}: {line}")
+    print(f"{t['scenarios']}: " + ", ".join(f"{t[f'outcome.{o}']} {n}" for o, n in outcomes.items()))
+    failed = [r["id"] for r in doc["requirements"] if r["verdict"] == "fail"]
+    if failed:
+        print(f"{t['verdict.fail']}: {', '.join(failed)}")
+    for err in doc["campaign"]["errors"]:
+        print(f"! {err}")
+    print(f"report: {output / 'report.html'}")

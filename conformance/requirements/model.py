@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from conformance.roles import Role
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """How binding a requirement is. A failed `recommended` one yields a warning, never a fail."""
 
     MANDATORY = "mandatory"  # EXI, MUST
     RECOMMENDED = "recommended"  # RECO, SHOULD/MAY
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     """How the harness can establish a requirement."""
 
     AUTOMATIC = "automatic"  # fully judged from what crosses the wire

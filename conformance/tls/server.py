@@ -1,0 +1,537 @@
+"""A small threaded HTTPS/1.1 server for the harness counterparts (simulated PSC, API PSC, …).
+
+Why not a framework: the handler must see the TLS session (negotiated version, cipher, the client
+certificate for RFC 8705 binding), failed handshakes must be recorded rather than lost, and later
+adversarial modes need hooks at the connection level. stdlib `http.server` with one thread per
+connection gives all of that.
+
+Each accepted connection is wrapped with ``do_handshake_on_connect=False`` and the handshake runs in the
+connection's own thread, so a slow or failing client never blocks the accept loop. Every socket
+operation is bounded by ``timeout``. Subclasses can override :meth:`TLSServer.handshake`,
+:meth:`TLSServer.serve_connection` or :meth:`TLSServer.handle_request`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import json
+import logging
+import socket
+import socketserver
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Final, Self, cast
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography import x509
+
+from conformance import rfc8705
+from conformance.pki.builder import common_name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+
+@dataclass(frozen=True)
+class TLSInfo:
+    """What the TLS layer established for a connection; the peer fields are None without a client cert."""
+
+    version: str | None
+    cipher: str | None
+    alpn_protocol: str | None = None
+    peer_cert_der: bytes | None = None
+    peer_subject: str | None = None
+    peer_issuer: str | None = None
+    peer_serial: int | None = None
+    peer_common_name: str | None = None
+    peer_x5t_s256: str | None = None
+
+    @classmethod
+    def from_socket(cls, sock: ssl.SSLSocket) -> TLSInfo:
+        """Read the session of a handshaken socket (on Python 3.11 only the peer's leaf is available)."""
+        cipher = sock.cipher()
+        der = sock.getpeercert(binary_form=True)
+        info = cls(
+            version=sock.version(),
+            cipher=cipher[0] if cipher else None,
+            alpn_protocol=sock.selected_alpn_protocol(),
+            peer_cert_der=der,
+        )
+        if not der:
+            return info
+        fields: dict[str, Any] = {"peer_x5t_s256": rfc8705.x5t_s256(der)}
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            fields |= {
+                "peer_subject": cert.subject.rfc4514_string(),
+                "peer_issuer": cert.issuer.rfc4514_string(),
+                "peer_serial": cert.serial_number,
+                "peer_common_name": common_name(cert),
+            }
+        except ValueError:  # OpenSSL accepted it but cryptography is stricter: keep the DER and thumbprint
+            log.warning("peer certificate could not be parsed by cryptography")
+        return replace(info, **fields)
+
+    @property
+    def peer_cert(self) -> x509.Certificate | None:
+        return x509.load_der_x509_certificate(self.peer_cert_der) if self.peer_cert_der else None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as the handler sees it. `path` is the raw path, without the query string."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: http.client.HTTPMessage
+    body: bytes
+    tls: TLSInfo
+    client_address: tuple[str, int]
+
+    def header(self, name: str) -> str | None:
+        """First value of a header (case-insensitive)."""
+        return self.headers.get(name)
+
+    def form(self) -> dict[str, list[str]]:
+        """The body decoded as `application/x-www-form-urlencoded` (empty dict for other content types)."""
+        content_type = (self.header("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return {}
+        return parse_qs(self.body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+    def param(self, name: str) -> str | None:
+        """First value of a form field, else of a query parameter."""
+        values = self.form().get(name) or self.query.get(name)
+        return values[0] if values else None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Response:
+    """What a handler returns. Content-Length is added unless the headers set it."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(
+            status,
+            {"Content-Type": "application/json", **(headers or {})},
+            json.dumps(data, ensure_ascii=False).encode("utf-8"),
+        )
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(
+            status, {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}, text.encode("utf-8")
+        )
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class HandshakeFailure:
+    """A connection whose TLS handshake did not complete, with OpenSSL's reason when there is one."""
+
+    client_address: tuple[str, int]
+    error_type: str  # exception class, e.g. SSLCertVerificationError, SSLError, TimeoutError
+    reason: str | None  # OpenSSL reason code, e.g. CERTIFICATE_VERIFY_FAILED, UNSUPPORTED_PROTOCOL
+    verify_message: str | None  # X.509 verification message, e.g. "certificate has expired"
+    message: str
+    at: float  # time.time()
+
+    @classmethod
+    def from_exception(cls, client_address: tuple[str, int], exc: BaseException) -> HandshakeFailure:
+        return cls(
+            client_address=client_address,
+            error_type=type(exc).__name__,
+            reason=getattr(exc, "reason", None),
+            verify_message=getattr(exc, "verify_message", None),
+            message=str(exc),
+            at=time.time(),
+        )
+
+
+class _HTTPSServer(http.server.HTTPServer):
+    """Accept loop only: every connection goes to the owning `TLSServer`, which runs it in a new thread
+    (like `socketserver.ThreadingMixIn`, plus tracking so that `stop()` can interrupt and join them)."""
+
+    request_queue_size = 64
+
+    def __init__(self, owner: TLSServer, address: tuple[str, int], family: socket.AddressFamily) -> None:
+        self.owner = owner
+        self.address_family = family
+        super().__init__(address, _RequestHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn); skip it, it can stall for seconds.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.owner._start_connection_thread(request, client_address, self)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("error while serving %s", client_address)
+
+
+class _RequestHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; dispatches every method to the owner's `handle_request`."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "psc-conformance"
+    sys_version = ""
+    disable_nagle_algorithm = True  # keep-alive request/response otherwise stalls ~40 ms on delayed ACKs
+
+    @property
+    def owner(self) -> TLSServer:
+        return cast(_HTTPSServer, self.server).owner
+
+    def handle_one_request(self) -> None:
+        # Same structure as the stdlib method, but any method name is dispatched and I/O errors end the
+        # connection quietly (a peer that resets or times out is not a harness error).
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(http.HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self._dispatch()
+            self.wfile.flush()
+        except OSError as exc:  # includes TimeoutError and ssl.SSLError
+            log.debug("connection %s ended: %r", self.client_address, exc)
+            self.close_connection = True
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering an error (the connection is then closed)."""
+        limit = self.owner.max_body
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            return b""
+        try:
+            length = int(length_header)
+            if length < 0:
+                raise ValueError(length_header)
+        except ValueError:
+            self.send_error(http.HTTPStatus.BAD_REQUEST, "invalid Content-Length")
+            return None
+        if length > limit:
+            self.send_error(http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            return None
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise ConnectionError("peer closed the connection inside the request body")
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes | None:
+        chunks: list[bytes] = []
+        size_total = 0
+        while True:
+            line = self.rfile.readline(1026)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.send_error(http.HTTPStatus.BAD_REQUEST, "invalid chunk size")
+                return None
+            if size == 0:
+                while self.rfile.readline(8194).strip():  # trailers, ignored
+                    pass
+                return b"".join(chunks)
+            size_total += size
+            if size_total > limit:
+                self.send_error(http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+                return None
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise ConnectionError("peer closed the connection inside a chunk")
+            chunks.append(chunk)
+            self.rfile.readline(3)  # CRLF after the chunk data
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            return
+        target = urlsplit(self.path)
+        request = Request(
+            method=self.command,
+            path=target.path,
+            query=parse_qs(target.query, keep_blank_values=True),
+            headers=cast(http.client.HTTPMessage, self.headers),
+            body=body,
+            tls=TLSInfo.from_socket(cast(ssl.SSLSocket, self.connection)),
+            client_address=(str(self.client_address[0]), int(self.client_address[1])),
+        )
+        response = self.owner._call_handler(request)
+        self.send_response(response.status)
+        names = {name.lower() for name in response.headers}
+        for name, value in response.headers.items():
+            self.send_header(name, value)  # a `Connection: close` header also ends keep-alive
+        bodiless_status = response.status in _NO_BODY_STATUSES or response.status < 200
+        if "content-length" not in names and not bodiless_status:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD" and not bodiless_status:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class TLSServer:
+    """Threaded HTTPS/1.1 server; mutual TLS is whatever `context.verify_mode` says.
+
+    Usage::
+
+        with TLSServer(server_context(pki), handler) as srv:
+            httpx.get(srv.url + "/path", verify=client_context(pki, LPS1_CLIENT_ID))
+    """
+
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        handler: Handler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_body: int = DEFAULT_MAX_BODY,
+        poll_interval: float = 0.05,
+        join_timeout: float = 2.0,
+    ) -> None:
+        self.context = context
+        self.handler = handler
+        self.timeout = timeout
+        self.max_body = max_body
+        self._bind = (host, port)
+        self._poll_interval = poll_interval
+        self._join_timeout = join_timeout
+        self._httpd: _HTTPSServer | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._closing = False
+        self._controls: set[socket.socket] = set()  # dup of every live connection, to interrupt it
+        self._threads: set[threading.Thread] = set()
+        self._handshake_failures: list[HandshakeFailure] = []
+        self._handler_errors: list[BaseException] = []
+        self._requests_served = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind and start accepting connections in a background thread."""
+        if self._httpd is not None:
+            raise RuntimeError("server already started")
+        host, port = self._bind
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._closing = False
+        self._httpd = _HTTPSServer(self, (host, port), family)
+        self._serve_thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": self._poll_interval},
+            name=f"tls-server-{self.port}",
+            daemon=True,
+        )
+        self._serve_thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, interrupt live connections and wait (bounded) for their threads."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()  # returns within one poll interval
+        with self._lock:
+            self._closing = True
+            controls, threads = list(self._controls), list(self._threads)
+        for control in controls:
+            _interrupt(control)
+        httpd.server_close()
+        deadline = time.monotonic() + self._join_timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._serve_thread is not None:
+            self._serve_thread.join(self._join_timeout)
+        stuck = [t.name for t in threads if t.is_alive()]
+        if stuck:
+            log.warning("connection threads still running after stop: %s", stuck)
+
+    close = stop
+
+    def __enter__(self) -> Self:
+        return self if self._httpd is not None else self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses ---------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def host(self) -> str:
+        return self.address[0]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash; wildcard binds are reported as loopback."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{self.port}"
+
+    # -- observations for tests and checks -----------------------------------------------------------
+
+    @property
+    def handshake_failures(self) -> list[HandshakeFailure]:
+        """Failed handshakes so far (a copy)."""
+        with self._lock:
+            return list(self._handshake_failures)
+
+    handshake_errors = handshake_failures
+
+    @property
+    def handler_errors(self) -> list[BaseException]:
+        """Exceptions raised by the handler (each answered with a 500)."""
+        with self._lock:
+            return list(self._handler_errors)
+
+    @property
+    def requests_served(self) -> int:
+        with self._lock:
+            return self._requests_served
+
+    def wait_for_handshake_failures(self, count: int = 1, timeout: float = 5.0) -> list[HandshakeFailure]:
+        """Wait until at least `count` failures are recorded (the client may see the alert first)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._handshake_failures) >= count, timeout)
+            return list(self._handshake_failures)
+
+    def clear_observations(self) -> None:
+        with self._lock:
+            self._handshake_failures.clear()
+            self._handler_errors.clear()
+
+    # -- per connection (override points) ----------------------------------------------------------
+
+    def _start_connection_thread(
+        self, raw: socket.socket, client_address: tuple[str, int], httpd: _HTTPSServer
+    ) -> None:
+        thread = threading.Thread(
+            target=self._run_connection,
+            args=(raw, client_address, httpd),
+            name=f"tls-conn-{client_address[1]}",
+            daemon=True,
+        )
+        with self._lock:
+            self._threads = {t for t in self._threads if t.is_alive()}
+            self._threads.add(thread)
+        thread.start()
+
+    def _run_connection(
+        self, raw: socket.socket, client_address: tuple[str, int], httpd: _HTTPSServer
+    ) -> None:
+        control = raw.dup()  # shutdown() on a dup reaches the same TCP connection, from any thread
+        with self._lock:
+            self._controls.add(control)
+            closing = self._closing
+        try:
+            if closing:
+                _interrupt(control)
+            raw.settimeout(self.timeout)
+            self.serve_connection(raw, client_address, httpd)
+        except Exception:
+            log.exception("error while serving %s", client_address)
+        finally:
+            with self._lock:
+                self._controls.discard(control)
+            control.close()
+            raw.close()
+
+    def serve_connection(
+        self, raw: socket.socket, client_address: tuple[str, int], httpd: socketserver.BaseServer
+    ) -> None:
+        """Handshake, then serve HTTP requests until the connection ends."""
+        tls = self.handshake(raw, client_address)
+        if tls is None:
+            return
+        try:
+            _RequestHandler(tls, client_address, httpd)
+        finally:
+            _close_quietly(tls)
+
+    def handshake(self, raw: socket.socket, client_address: tuple[str, int]) -> ssl.SSLSocket | None:
+        """Run the server-side TLS handshake; on failure record it and return None."""
+        tls = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        try:
+            tls.do_handshake()
+        except (OSError, ValueError) as exc:  # ssl.SSLError, TimeoutError, resets, EOF
+            failure = HandshakeFailure.from_exception(client_address, exc)
+            log.debug("handshake with %s failed: %s", client_address, failure.message)
+            with self._changed:
+                self._handshake_failures.append(failure)
+                self._changed.notify_all()
+            _close_quietly(tls)
+            return None
+        return tls
+
+    def handle_request(self, request: Request) -> Response:
+        """Call the application handler; subclasses may wrap it."""
+        return self.handler(request)
+
+    def _call_handler(self, request: Request) -> Response:
+        try:
+            response = self.handle_request(request)
+        except Exception as exc:
+            log.exception("handler failed on %s %s", request.method, request.path)
+            with self._lock:
+                self._handler_errors.append(exc)
+            response = Response.text("internal error in the harness handler\n", 500)
+        with self._lock:
+            self._requests_served += 1
+        return response
+
+
+def _interrupt(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _close_quietly(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()

@@ -1,0 +1,205 @@
+"""The plugin end to end: real pytest sessions over small scenario files."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.results import validate_results
+
+SCENARIOS = '''
+import time
+import pytest
+from conformance.checks import Check
+from conformance.verdicts import Severity
+
+FLOOR = Check("tls_floor", ("EXI PSC 24",), fr="Plancher TLS", en="TLS floor")
+SCOPE = Check("scope_openid", ("EXI PSC 17",), fr="Portée openid", en="openid scope")
+RECO = Check("session_cookie", ("RECO PSC 06",), fr="Cookie de session", en="Session cookie")
+SOFT = Check("x5t_form", ("IG-SEC-01",), fr="Forme x5t", en="x5t form", severity=Severity.WARNING)
+
+@pytest.mark.verifies("EXI PSC 24")
+def test_passes(checks):
+    """Le plancher TLS est respecté"""
+    checks.exchanged_with_sut()
+    checks.record(FLOOR, True, "TLSv1.3")
+
+@pytest.mark.verifies("EXI PSC 17")
+def test_soft_failure_runs_to_the_end(checks):
+    checks.exchanged_with_sut()
+    checks.record(SCOPE, False, "scope=openid only")
+    checks.record(SCOPE, True, "second look")
+
+@pytest.mark.verifies("EXI PSC 16")
+def test_vacuous(checks):
+    checks.exchanged_with_sut()
+
+@pytest.mark.verifies("EXI PSC 20")
+def test_talks_to_nobody(checks):
+    checks.record(Check("logout", ("EXI PSC 20",), fr="f", en="e"), True)
+
+@pytest.mark.verifies("HARNESS-01", sut=False)
+def test_self_check(checks):
+    checks.record(Check("pki", ("HARNESS-01",), fr="f", en="e"), True)
+
+@pytest.mark.verifies("RECO PSC 06")
+def test_reco_failure(checks):
+    checks.exchanged_with_sut()
+    checks.record(RECO, False, "Max-Age=86400")
+
+@pytest.mark.verifies("IG-SEC-01")
+def test_warning_only(checks):
+    checks.exchanged_with_sut()
+    checks.record(SOFT, False, "hex form")
+
+@pytest.mark.verifies("EXI PSC 09")
+def test_crashes(checks):
+    checks.exchanged_with_sut()
+    raise KeyError("access_token")
+
+@pytest.mark.verifies("EXI PSC 10")
+def test_hangs(checks):
+    checks.exchanged_with_sut()
+    checks.record(Check("flows", ("EXI PSC 10",), fr="f", en="e"), True)
+    time.sleep(30)
+
+def test_plain_pytest_is_ignored():
+    assert True
+'''
+
+
+@pytest.fixture
+def campaign(pytester: pytest.Pytester) -> tuple[pytest.RunResult, dict[str, Any], Path]:
+    pytester.makefile(".toml", campaign="[timeouts]\nscenario_s = 1\n")
+    pytester.makepyfile(test_scenarios=SCENARIOS)
+    out = pytester.path / "out"
+    result = pytester.runpytest_subprocess(
+        f"--psc-output={out}",
+        f"--psc-config={pytester.path / 'campaign.toml'}",
+        f"--junitxml={out / 'junit.xml'}",
+        "-p",
+        "no:cacheprovider",
+    )
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return result, doc, out
+
+
+def test_outcomes_follow_the_verdict_rules(campaign: tuple[pytest.RunResult, dict[str, Any], Path]) -> None:
+    result, doc, _ = campaign
+    validate_results(doc)
+    outcomes = {s["nodeid"].split("::")[1]: s["outcome"] for s in doc["scenarios"]}
+    assert outcomes == {
+        "test_passes": "passed",
+        "test_soft_failure_runs_to_the_end": "failed",
+        "test_vacuous": "not_run",
+        "test_talks_to_nobody": "not_run",
+        "test_self_check": "passed",
+        "test_reco_failure": "failed",
+        "test_warning_only": "passed",
+        "test_crashes": "error",
+        "test_hangs": "error",
+    }
+    verdicts = {r["id"]: r["verdict"] for r in doc["requirements"]}
+    assert verdicts["EXI PSC 24"] == "pass"
+    assert verdicts["EXI PSC 17"] == "fail"
+    assert verdicts["EXI PSC 16"] == "not_tested"
+    assert verdicts["EXI PSC 20"] == "not_tested"
+    assert verdicts["RECO PSC 06"] == "warning"
+    assert verdicts["IG-SEC-01"] == "warning"
+    assert verdicts["EXI PSC 09"] == "not_tested"  # an error proves nothing either way
+    assert verdicts["EXI PSC 10"] == "not_tested"
+    assert verdicts["HARNESS-01"] == "pass"
+    assert verdicts["EXI PSC 01"] == "manual"
+    # the soft failure did not stop the scenario: both evaluations are recorded
+    soft = next(s for s in doc["scenarios"] if s["nodeid"].endswith("test_soft_failure_runs_to_the_end"))
+    assert [c["ok"] for c in soft["checks"]] == [False, True]
+    hang = next(s for s in doc["scenarios"] if s["nodeid"].endswith("test_hangs"))
+    assert "exceeded its 1 s bound" in hang["detail"] and hang["duration_s"] < 10
+    assert doc["scenarios"][0]["title"] == "Le plancher TLS est respecté"
+    # pytest's own verdict agrees: failing checks fail the test, vacuous scenarios are skipped
+    result.assert_outcomes(passed=4, failed=4, skipped=2)
+
+
+def test_junit_carries_requirement_ids(campaign: tuple[pytest.RunResult, dict[str, Any], Path]) -> None:
+    _, _, out = campaign
+    tree = ET.parse(out / "junit.xml")
+    case = next(c for c in tree.iter("testcase") if c.get("name") == "test_passes")
+    props = {(p.get("name"), p.get("value")) for p in case.iter("property")}
+    assert ("requirement", "EXI PSC 24") in props
+
+
+def test_journal_and_report_are_written(campaign: tuple[pytest.RunResult, dict[str, Any], Path]) -> None:
+    _, doc, out = campaign
+    lines = (out / "scenarios.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(doc["scenarios"]) == 9
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Matrice des exigences" in page and "EXI PSC 24" in page
+    assert (out / "evidence").is_dir()
+
+
+def test_unknown_requirement_id_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_bad="""
+import pytest
+@pytest.mark.verifies("EXI PSC 99")
+def test_x(checks):
+    pass
+"""
+    )
+    result = pytester.runpytest_subprocess(f"--psc-output={pytester.path / 'o'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*EXI PSC 99*psc-conformance requirements*"])
+
+
+def test_checks_fixture_needs_a_declaration(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_undeclared="""
+import pytest
+@pytest.mark.verifies("EXI PSC 24")
+def test_ok(checks):
+    pass
+def test_x(checks):
+    pass
+"""
+    )
+    result = pytester.runpytest_subprocess(f"--psc-output={pytester.path / 'o'}")
+    result.stdout.fnmatch_lines(["*uses `checks` but declares no @pytest.mark.verifies*"])
+
+
+def test_inert_without_scenarios(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_x():\n    assert True\n")
+    result = pytester.runpytest_subprocess(f"--psc-output={pytester.path / 'o'}")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "o").exists()
+
+
+def test_unreachable_sut_ends_the_run_with_3_and_a_report(pytester: pytest.Pytester) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: bound, never accepting
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        pytester.makefile(
+            ".toml", campaign=f'[sut]\nbase_url = "https://127.0.0.1:{port}"\nstartup_timeout_s = 0.5\n'
+        )
+        pytester.makepyfile(
+            test_s="""
+import pytest
+@pytest.mark.verifies("EXI PSC 24")
+def test_x(checks):
+    checks.exchanged_with_sut()
+"""
+        )
+        out = pytester.path / "o"
+        result = pytester.runpytest_subprocess(
+            f"--psc-output={out}", f"--psc-config={pytester.path / 'campaign.toml'}"
+        )
+    assert result.ret == 3
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert doc["campaign"]["complete"] is False
+    assert "did not answer" in doc["campaign"]["errors"][0]
+    assert (out / "report.html").exists()
