@@ -144,6 +144,7 @@ def _scenario_entry(s: ScenarioRecord) -> dict[str, Any]:
         ],
         "duration_s": round(s.duration_s, 4),
         "sut_exchanges": s.sut_exchanges,
+        "needs_sut": s.needs_sut,
         "detail": s.detail,
     }
 

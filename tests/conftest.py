@@ -1,1 +1,37 @@
+"""Fixtures shared by the harness's own tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conformance.pki import TestPKI, build_pki
+
 pytest_plugins = ["pytester"]
+
+OpenSSL = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+@pytest.fixture(scope="session")
+def pki() -> TestPKI:
+    """One EC test PKI for the session (about a millisecond to build)."""
+    return build_pki()
+
+
+@pytest.fixture(scope="session")
+def openssl() -> OpenSSL:
+    """Runner for the openssl CLI, an implementation independent of ours: never raises on a non-zero exit."""
+    path = shutil.which("openssl")
+    if path is None:
+        pytest.fail("the openssl CLI is needed by these tests: apt-get install openssl (.ci/run does)")
+
+    def run(*args: str | Path, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [path, *map(str, args)], input=input, capture_output=True, timeout=30, check=False
+        )
+
+    return run

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -98,18 +97,12 @@ def run(args: argparse.Namespace) -> int:
 
     role = Role(args.role) if args.role else None
     scenarios = scenarios_by_requirement()
-    try:
-        if args.json:
-            document = to_json(selected, role=role, lang=args.lang, scenarios=scenarios)
-            json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
-            sys.stdout.write("\n")
-        else:
-            render_text(selected, role=role, lang=args.lang, scenarios=scenarios, out=sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Piped into `head` or similar: stop quietly, and keep Python from complaining at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    if args.json:
+        document = to_json(selected, role=role, lang=args.lang, scenarios=scenarios)
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render_text(selected, role=role, lang=args.lang, scenarios=scenarios, out=sys.stdout)
     return exitcodes.OK
 
 

@@ -164,12 +164,16 @@ def _scenario_block(s: Mapping[str, Any], t: Mapping[str, str], lang: str) -> st
         else f"<p>{_e(t['no_check'])}</p>"
     )
     outcome = s["outcome"]
+    if s.get("needs_sut", True):
+        exchanges = f"{_e(t['exchanges'])} : {int(s.get('sut_exchanges', 0))}"
+    else:
+        exchanges = _e(t["self_check"])
     detail = f'<pre class="detail">{_e(s["detail"])}</pre>' if s.get("detail") else ""
     return (
         f'<article id="{_anchor("s", s["nodeid"])}" class="scenario">'
         f"<h3>{_badge('outcome', outcome, t[f'outcome.{outcome}'])} {_e(s.get('title') or s['nodeid'])}</h3>"
         f'<p class="meta"><code>{_e(s["nodeid"])}</code> · {_e(t["duration"])} {float(s["duration_s"]):.3f} s'
-        f" · {_e(t['exchanges'])} : {int(s.get('sut_exchanges', 0))}</p>"
+        f" · {exchanges}</p>"
         f"{detail}{checks}</article>"
     )
 
