@@ -122,7 +122,7 @@ def test_sut_start_command_that_dies_exits_3(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         '[sut]\nbase_url = "https://127.0.0.1:9"\n'
-        'start = "sh -c \'echo booting; exit 7\'"\nstartup_timeout_s = 5\n',
+        "start = \"sh -c 'echo booting; exit 7'\"\nstartup_timeout_s = 5\n",
         encoding="utf-8",
     )
     out = tmp_path / "out"
