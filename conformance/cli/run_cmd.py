@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import shutil
@@ -90,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
             f"unknown fault(s) {', '.join(args.fault)}: this version ships no reference SUT "
             "faults yet (`psc-conformance faults` will list them)"
         )
+    if args.allure and importlib.util.find_spec("allure_pytest") is None:
+        raise UsageError("--allure needs allure-pytest: pip install 'psc-conformance[allure]'")
     lang = args.lang or config.campaign.lang
     output, latest_root = _output_dir(args.output, config)
     targets = [str(p) for p in _scenario_dirs(role)]
