@@ -155,12 +155,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     campaign = campaign_of(session.config)
-    if not campaign.active:
-        return
+    if not campaign.active or session.config.option.collectonly:
+        return  # collecting only (e.g. to compute coverage) runs nothing and writes nothing
     campaign.output.mkdir(parents=True, exist_ok=True)
     (campaign.output / "evidence").mkdir(exist_ok=True)
     campaign.journal.write_text("", encoding="utf-8")
-    if campaign.config.external and not session.config.option.collectonly:
+    if campaign.config.external:
         _bring_up_sut(session, campaign)
 
 

@@ -203,3 +203,10 @@ def test_x(checks):
     assert doc["campaign"]["complete"] is False
     assert "did not answer" in doc["campaign"]["errors"][0]
     assert (out / "report.html").exists()
+
+
+def test_collect_only_writes_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_s=SCENARIOS)
+    result = pytester.runpytest_subprocess("--collect-only", f"--psc-output={pytester.path / 'o'}")
+    assert result.ret == 0
+    assert not (pytester.path / "o").exists() and not (pytester.path / "reports").exists()
