@@ -1,0 +1,916 @@
+"""The simulated Pro Santé Connect: the OpenID provider a Proxy e-Santé talks to.
+
+It serves what the real PSC (a Keycloak realm `esante-wallet`) would, under the same paths:
+discovery (both file names), JWKS, CIBA in poll mode with a controllable authentication device
+per test identity, the token endpoint (CIBA, refresh_token, authorization_code with PKCE),
+userinfo (`scope_all`), RFC 7662 introspection and end-session.
+
+It does not judge. Every deviation of the caller from the rules of the trust space (a missing
+`scope_all`, no `acr_values`, polling faster than `interval`, Basic instead of mTLS, …) becomes
+an `Observation`; the scenarios decide what it means for which requirement.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+from urllib.parse import unquote_plus, urlencode, urlsplit
+
+from conformance import ciba, rfc7636
+from conformance.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
+from conformance.clock import Clock, SystemClock
+from conformance.counterparts.identities import TestIdentity, load_identities
+from conformance.counterparts.observations import Observation, ObservationLog
+from conformance.jose import Alg, SigningKey, b64url, jwks
+from conformance.pki import TestPKI, server_context
+from conformance.tls import Request, Response, TLSServer
+from conformance.tls.routing import Router
+
+REALM_PATH = "/auth/realms/esante-wallet"
+OIDC = "/protocol/openid-connect"
+PATHS = {
+    "discovery": "/.well-known/wallet-openid-configuration",
+    "discovery_standard": "/.well-known/openid-configuration",
+    "jwks": f"{OIDC}/certs",
+    "authorization": f"{OIDC}/auth",
+    "backchannel": f"{OIDC}/ext/ciba/auth",
+    "token": f"{OIDC}/token",
+    "userinfo": f"{OIDC}/userinfo",
+    "introspection": f"{OIDC}/token/introspect",
+    "end_session": f"{OIDC}/logout",
+}
+REQUIRED_SCOPES = ("openid", "scope_all")
+SUPPORTED_SCOPES = frozenset(
+    {
+        "openid",
+        "scope_all",
+        "rpps",
+        "referentiel",
+        "identity",
+        "interop",
+        "profile",
+        "email",
+        "offline_access",
+        "roles",
+    }
+)
+REQUIRED_ACR = "eidas1"
+CHANNELS = ("CARD", "MOBILE")
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Time claims are judged against the injected clock (grant expiry), never PyJWT's wall clock.
+_SIGNATURE_ONLY = {"verify_exp": False, "verify_aud": False, "verify_iat": False, "verify_nbf": False}
+
+
+class IdTokenTamper(StrEnum):
+    """Defects the simulated PSC can put in the ID tokens it issues, to see whether the SUT validates."""
+
+    NONE = "none"
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_ISSUER = "wrong_issuer"
+    WRONG_AUDIENCE = "wrong_audience"
+    EXPIRED = "expired"
+    WRONG_ACR = "wrong_acr"
+
+
+@dataclass(frozen=True)
+class PscTimings:
+    """Every duration of the simulated PSC, short by default so a campaign takes seconds."""
+
+    ciba_interval_s: float = 1.0
+    ciba_expires_in_s: int = 120
+    access_token_ttl_s: int = 120
+    id_token_ttl_s: int = 120
+    refresh_token_ttl_s: int = 1800
+    slow_down_increment_s: float = 5.0
+    poll_tolerance_s: float = 0.2
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    client_id: str
+    role: str  # "lps" | "proxy"
+    secret: str = field(repr=False)
+
+
+@dataclass
+class PscSession:
+    session_state: str
+    client_id: str
+    identity: TestIdentity
+    scope: tuple[str, ...]
+    created_at: float
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """What an access or refresh token stands for, looked up by its jti (access) or value (refresh)."""
+
+    kind: str  # "access" | "refresh"
+    client_id: str
+    session_state: str
+    scope: tuple[str, ...]
+    issued_at: float
+    expires_at: float
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    cnf_x5t: str | None = None
+
+
+@dataclass
+class _CodeGrant:
+    client_id: str
+    redirect_uri: str | None
+    identity: TestIdentity
+    scope: tuple[str, ...]
+    nonce: str | None
+    challenge: str | None
+    challenge_method: str | None
+    expires_at: float
+
+
+class _AuthFailure(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+@dataclass(frozen=True)
+class _Client:
+    """The outcome of client authentication on one request."""
+
+    client_id: str
+    method: str  # tls_client_auth | client_secret_basic
+    cert_x5t: str | None
+
+
+def oauth_error(
+    error: str, description: str, status: int = 400, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response.json(
+        {"error": error, "error_description": description}, status, {**NO_STORE, **(headers or {})}
+    )
+
+
+class SimulatedPSC:
+    """Pro Santé Connect over real TLS, with mTLS client authentication (CN = client id)."""
+
+    name = "psc"
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        *,
+        identities: Sequence[TestIdentity] | None = None,
+        clock: Clock | None = None,
+        timings: PscTimings | None = None,
+        observations: ObservationLog | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        require_client_certificate: bool = True,
+        signing_alg: Alg = "RS256",
+        observer: Callable[..., None] | None = None,
+        public_host: str | None = None,
+    ) -> None:
+        self.pki = pki
+        self.identities = {i.national_id: i for i in (identities or load_identities())}
+        self.clock = clock or SystemClock()
+        self.timings = timings or PscTimings()
+        self.observations = observations if observations is not None else ObservationLog()
+        self.require_client_certificate = require_client_certificate
+        self.signing_key = SigningKey.generate(signing_alg)
+        self.clients = {
+            cid: RegisteredClient(cid, pki.client_profiles[cid].role, secrets.token_urlsafe(18))
+            for cid in pki.clients
+        }
+        self.devices: dict[str, DeviceBehaviour] = {}
+        self.default_device = DeviceBehaviour()
+        self.id_token_tamper = IdTokenTamper.NONE
+        self.ciba_requests: dict[str, AuthenticationRequest] = {}
+        self.sessions: dict[str, PscSession] = {}
+        self._grants: dict[str, AccessGrant] = {}  # access jti or refresh token value -> grant
+        self._codes: dict[str, _CodeGrant] = {}
+        self._lock = threading.RLock()
+        self._public_host = public_host
+        router = Router()
+        for key in ("discovery", "discovery_standard"):
+            router.add("GET", REALM_PATH + PATHS[key], self._discovery)
+        router.add("GET", REALM_PATH + PATHS["jwks"], self._jwks)
+        router.add("GET", REALM_PATH + PATHS["authorization"], self._authorize)
+        router.add("POST", REALM_PATH + PATHS["backchannel"], self._backchannel)
+        router.add("POST", REALM_PATH + PATHS["token"], self._token)
+        router.add(("GET", "POST"), REALM_PATH + PATHS["userinfo"], self._userinfo)
+        router.add("POST", REALM_PATH + PATHS["introspection"], self._introspection)
+        router.add(("GET", "POST"), REALM_PATH + PATHS["end_session"], self._end_session)
+        context = server_context(pki, "psc", require_client_cert=False, check_crl=True)
+        kwargs: dict[str, Any] = {"host": host, "port": port}
+        if observer is not None:
+            kwargs["observer"] = observer
+        self.server = TLSServer(context, router, **kwargs)
+
+    @cached_property
+    def _impostor_key(self) -> SigningKey:
+        """Signs tampered tokens; never published in the JWKS."""
+        return SigningKey.generate(self.signing_key.alg)
+
+    # -- lifecycle and addresses ------------------------------------------------------------------
+
+    def start(self) -> SimulatedPSC:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> SimulatedPSC:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._public_host is None:
+            return self.server.url
+        return f"https://{self._public_host}:{self.server.port}"
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url + REALM_PATH
+
+    def endpoint(self, name: str) -> str:
+        return self.issuer + PATHS[name]
+
+    @property
+    def discovery_url(self) -> str:
+        return self.endpoint("discovery")
+
+    # -- controls for scenarios -------------------------------------------------------------------
+
+    def set_device(self, national_id: str, behaviour: DeviceBehaviour) -> None:
+        """How the professional's device answers the next CIBA requests for this identity."""
+        if national_id not in self.identities:
+            raise KeyError(f"unknown test identity {national_id!r}; known: {sorted(self.identities)}")
+        self.devices[national_id] = behaviour
+
+    def reset(self) -> None:
+        """Forget devices and tampering (between scenarios); sessions and tokens stay valid."""
+        self.devices.clear()
+        self.id_token_tamper = IdTokenTamper.NONE
+
+    def observe(
+        self, request: Request | None, kind: str, client_id: str | None, detail: str, **data: Any
+    ) -> None:
+        self.observations.add(
+            Observation("psc", kind, client_id, detail, data, getattr(request, "id", None), self.clock.now())
+        )
+
+    # -- discovery and keys -----------------------------------------------------------------------
+
+    def discovery_document(self) -> dict[str, Any]:
+        auth_methods = ["tls_client_auth", "client_secret_basic"]
+        endpoints = {
+            "token_endpoint": self.endpoint("token"),
+            "userinfo_endpoint": self.endpoint("userinfo"),
+            "introspection_endpoint": self.endpoint("introspection"),
+            "backchannel_authentication_endpoint": self.endpoint("backchannel"),
+        }
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.endpoint("authorization"),
+            **endpoints,
+            "jwks_uri": self.endpoint("jwks"),
+            "end_session_endpoint": self.endpoint("end_session"),
+            "grant_types_supported": ["authorization_code", "refresh_token", ciba.GRANT_TYPE],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [self.signing_key.alg],
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_methods_supported": auth_methods,
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "backchannel_user_code_parameter_supported": False,
+            "scopes_supported": sorted(SUPPORTED_SCOPES),
+            "claims_supported": [
+                "sub",
+                "SubjectNameID",
+                "preferred_username",
+                "given_name",
+                "family_name",
+                "acr",
+            ],
+            "acr_values_supported": [REQUIRED_ACR],
+            "code_challenge_methods_supported": ["plain", "S256"],
+            "tls_client_certificate_bound_access_tokens": True,
+            "mtls_endpoint_aliases": endpoints,
+        }
+
+    def _discovery(self, request: Request) -> Response:
+        return Response.json(self.discovery_document())
+
+    def _jwks(self, request: Request) -> Response:
+        return Response.json(jwks(self.signing_key))
+
+    # -- client authentication --------------------------------------------------------------------
+
+    def _authenticate(self, request: Request, endpoint: str) -> _Client:
+        """RFC 8705 §2.1 tls_client_auth (CN = client_id), or client_secret_basic (recorded as such)."""
+        tls = request.tls
+        cert_cn = tls.peer_common_name if tls else None
+        cert_x5t = tls.peer_x5t_s256 if tls else None
+        basic = _basic_credentials(request.header("Authorization"))
+        form_client_id = request.param("client_id")
+        if cert_cn is None and self.require_client_certificate:
+            self.observe(
+                request,
+                "client_auth.no_certificate",
+                form_client_id or (basic[0] if basic else None),
+                f"{endpoint}: no client certificate; the trust space requires mTLS",
+                endpoint=endpoint,
+            )
+            raise _AuthFailure(oauth_error("invalid_client", "a client certificate is required", 401))
+        if basic is not None:
+            client_id, secret = basic
+            client = self.clients.get(client_id)
+            if client is None or not secrets.compare_digest(client.secret, secret):
+                self.observe(
+                    request,
+                    "client_auth.bad_secret",
+                    client_id,
+                    f"{endpoint}: wrong client secret",
+                    endpoint=endpoint,
+                )
+                raise _AuthFailure(oauth_error("invalid_client", "client authentication failed", 401))
+            self.observe(
+                request,
+                "client_auth.basic",
+                client_id,
+                f"{endpoint}: client_secret_basic used; the trust space requires mTLS (tls_client_auth)",
+                endpoint=endpoint,
+                certificate_cn=cert_cn,
+            )
+            return self._authenticated(request, endpoint, _Client(client_id, "client_secret_basic", cert_x5t))
+        if form_client_id is None:
+            self.observe(
+                request,
+                "client_auth.client_id_missing",
+                cert_cn,
+                f"{endpoint}: tls_client_auth without the client_id parameter",
+                endpoint=endpoint,
+            )
+            raise _AuthFailure(
+                oauth_error("invalid_client", "client_id is required with tls_client_auth", 401)
+            )
+        if form_client_id not in self.clients:
+            self.observe(
+                request,
+                "client_auth.unknown_client",
+                form_client_id,
+                f"{endpoint}: unknown client_id {form_client_id!r}",
+                endpoint=endpoint,
+            )
+            raise _AuthFailure(oauth_error("invalid_client", "unknown client", 401))
+        if cert_cn != form_client_id:
+            self.observe(
+                request,
+                "client_auth.cn_mismatch",
+                form_client_id,
+                f"{endpoint}: certificate CN {cert_cn!r} is not client_id {form_client_id!r}",
+                endpoint=endpoint,
+                certificate_cn=cert_cn,
+            )
+            raise _AuthFailure(oauth_error("invalid_client", "certificate does not match client_id", 401))
+        return self._authenticated(request, endpoint, _Client(form_client_id, "tls_client_auth", cert_x5t))
+
+    def _authenticated(self, request: Request, endpoint: str, client: _Client) -> _Client:
+        tls = request.tls
+        self.observe(
+            request,
+            "client_auth",
+            client.client_id,
+            f"{endpoint}: {client.method}",
+            endpoint=endpoint,
+            method=client.method,
+            role=self.clients[client.client_id].role,
+            certificate_subject=tls.peer_subject if tls else None,
+            certificate_x5t=client.cert_x5t,
+            tls_version=tls.version if tls else None,
+        )
+        return client
+
+    # -- CIBA ---------------------------------------------------------------------------------------
+
+    def _backchannel(self, request: Request) -> Response:
+        try:
+            client = self._authenticate(request, "backchannel")
+        except _AuthFailure as failure:
+            return failure.response
+        cid = client.client_id
+        scope = tuple((request.param("scope") or "").split())
+        acr = request.param("acr_values")
+        login_hint = request.param("login_hint")
+        binding = request.param("binding_message")
+        channel = request.param("channel")
+        if "openid" not in scope:
+            self.observe(request, "ciba.scope", cid, f"scope {' '.join(scope)!r} lacks openid", scope=scope)
+            return oauth_error("invalid_scope", "the openid scope is required")
+        unexpected = sorted(set(scope) - SUPPORTED_SCOPES)
+        if unexpected:
+            self.observe(request, "ciba.scope", cid, f"unexpected scope(s) {unexpected}", scope=scope)
+            return oauth_error("invalid_scope", f"unsupported scope(s): {' '.join(unexpected)}")
+        if "scope_all" not in scope:
+            self.observe(
+                request, "ciba.scope", cid, f"scope {' '.join(scope)!r} lacks scope_all", scope=scope
+            )
+        if acr is None:
+            self.observe(request, "ciba.acr_values", cid, "acr_values missing (eidas1 required)")
+        elif acr != REQUIRED_ACR:
+            self.observe(
+                request, "ciba.acr_values", cid, f"acr_values={acr!r}, only eidas1 is accepted", acr=acr
+            )
+            return oauth_error("invalid_request", "only acr_values=eidas1 is supported")
+        if not login_hint:
+            self.observe(request, "ciba.login_hint", cid, "login_hint missing")
+            return oauth_error("invalid_request", "login_hint is required")
+        identity = self.identities.get(login_hint)
+        if identity is None:
+            self.observe(
+                request, "ciba.unknown_user", cid, f"login_hint {login_hint!r} is not a known identity"
+            )
+            return oauth_error("unknown_user_id", "no user matches login_hint")
+        if binding is None or not re.fullmatch(r"\d{2}", binding):
+            self.observe(
+                request, "ciba.binding_message", cid, f"binding_message={binding!r}, expected 2 digits"
+            )
+        if channel not in CHANNELS:
+            self.observe(request, "ciba.channel", cid, f"channel={channel!r}, expected CARD or MOBILE")
+        auth = AuthenticationRequest(
+            client_id=cid,
+            login_hint=login_hint,
+            scope=scope,
+            acr_values=acr,
+            binding_message=binding,
+            channel=channel,
+            created_at=self.clock.now(),
+            expires_in=self.timings.ciba_expires_in_s,
+            interval=self.timings.ciba_interval_s,
+            behaviour=self.devices.get(login_hint, self.default_device),
+        )
+        with self._lock:
+            self.ciba_requests[auth.auth_req_id] = auth
+        self.observe(
+            request,
+            "ciba.request",
+            cid,
+            f"CIBA request for {login_hint}",
+            auth_req_id=auth.auth_req_id,
+            scope=scope,
+            acr_values=acr,
+            binding_message=binding,
+            channel=channel,
+            certificate_x5t=client.cert_x5t,
+        )
+        interval = int(auth.interval) if float(auth.interval).is_integer() else auth.interval
+        return Response.json(
+            {"auth_req_id": auth.auth_req_id, "expires_in": auth.expires_in, "interval": interval},
+            headers=NO_STORE,
+        )
+
+    def _ciba_grant(self, request: Request, client: _Client) -> Response:
+        auth_req_id = request.param("auth_req_id") or ""
+        with self._lock:
+            auth = self.ciba_requests.get(auth_req_id)
+            if auth is None:
+                self.observe(request, "ciba.unknown_auth_req_id", client.client_id, "unknown auth_req_id")
+                return oauth_error("invalid_grant", "unknown auth_req_id")
+            if auth.client_id != client.client_id:
+                self.observe(
+                    request,
+                    "ciba.client_mismatch",
+                    client.client_id,
+                    f"auth_req_id issued to {auth.client_id}, redeemed by {client.client_id}",
+                )
+                return oauth_error("invalid_grant", "auth_req_id was issued to another client")
+            since = None if auth.last_poll_at is None else self.clock.now() - auth.last_poll_at
+            interval = auth.interval
+            result = auth.poll(
+                self.clock.now(),
+                tolerance_s=self.timings.poll_tolerance_s,
+                slow_down_increment_s=self.timings.slow_down_increment_s,
+            )
+        self.observe(
+            request,
+            "ciba.poll",
+            client.client_id,
+            f"poll #{auth.polls}: {result.value}",
+            auth_req_id=auth_req_id,
+            result=result.value,
+            seconds_since_last_poll=since,
+            interval=interval,
+        )
+        if result is PollResult.SLOW_DOWN:
+            self.observe(
+                request,
+                "ciba.poll_too_fast",
+                client.client_id,
+                f"polled {since:.2f} s after the previous poll; interval is {interval:g} s",
+                seconds_since_last_poll=since,
+                interval=interval,
+            )
+        if result is not PollResult.APPROVED:
+            messages = {
+                PollResult.AUTHORIZATION_PENDING: "the user has not answered yet",
+                PollResult.SLOW_DOWN: "polling too fast; increase the interval",
+                PollResult.ACCESS_DENIED: "the user denied the authentication",
+                PollResult.EXPIRED_TOKEN: "the auth_req_id has expired",
+                PollResult.INVALID_GRANT: "the auth_req_id was already redeemed",
+            }
+            return oauth_error(result.value, messages[result])
+        identity = self.identities[auth.login_hint]
+        session = self._new_session(client.client_id, identity, auth.scope)
+        return self._token_response(request, client, session, nonce=None)
+
+    # -- authorization code flow -------------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> Response:
+        """Front channel: the professional logs in at once (the login_hint identity, or the first one)."""
+        q = {k: v[0] for k, v in request.query.items() if v}
+        cid = q.get("client_id")
+        redirect_uri = q.get("redirect_uri")
+        if cid not in self.clients or not redirect_uri:
+            return Response.json(
+                {"error": "invalid_request", "error_description": "unknown client or no redirect"}, 400
+            )
+        scope = tuple(q.get("scope", "").split())
+        if not set(REQUIRED_SCOPES) <= set(scope):
+            self.observe(request, "authorize.scope", cid, f"scope {' '.join(scope)!r} lacks openid/scope_all")
+        if q.get("acr_values") != REQUIRED_ACR:
+            self.observe(request, "authorize.acr_values", cid, f"acr_values={q.get('acr_values')!r}")
+        method = q.get("code_challenge_method", "plain") if "code_challenge" in q else None
+        if method is not None and method != "S256":
+            self.observe(
+                request, "authorize.pkce_method", cid, f"code_challenge_method={method!r}, S256 expected"
+            )
+        if q.get("response_type") != "code":
+            self.observe(request, "authorize.response_type", cid, f"response_type={q.get('response_type')!r}")
+            return _redirect(redirect_uri, {"error": "unsupported_response_type", "state": q.get("state")})
+        identity = self.identities.get(q.get("login_hint", "")) or next(iter(self.identities.values()))
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._codes[code] = _CodeGrant(
+                cid,
+                redirect_uri,
+                identity,
+                scope,
+                q.get("nonce"),
+                q.get("code_challenge"),
+                method,
+                self.clock.now() + 60,
+            )
+        return _redirect(redirect_uri, {"code": code, "state": q.get("state")})
+
+    def _code_grant(self, request: Request, client: _Client) -> Response:
+        with self._lock:
+            grant = self._codes.pop(request.param("code") or "", None)
+        if grant is None or grant.client_id != client.client_id or grant.expires_at < self.clock.now():
+            return oauth_error("invalid_grant", "invalid, expired or already used code")
+        if grant.redirect_uri != request.param("redirect_uri"):
+            return oauth_error("invalid_grant", "redirect_uri does not match the authorization request")
+        if grant.challenge is not None:
+            verifier = request.param("code_verifier")
+            if verifier is None or not rfc7636.verifier_matches(
+                verifier, grant.challenge, grant.challenge_method or ""
+            ):
+                return oauth_error("invalid_grant", "PKCE verification failed")
+        session = self._new_session(client.client_id, grant.identity, grant.scope)
+        return self._token_response(request, client, session, nonce=grant.nonce)
+
+    # -- token endpoint ----------------------------------------------------------------------------
+
+    def _token(self, request: Request) -> Response:
+        try:
+            client = self._authenticate(request, "token")
+        except _AuthFailure as failure:
+            return failure.response
+        grant_type = request.param("grant_type")
+        if grant_type == ciba.GRANT_TYPE:
+            return self._ciba_grant(request, client)
+        if grant_type == "refresh_token":
+            return self._refresh_grant(request, client)
+        if grant_type == "authorization_code":
+            return self._code_grant(request, client)
+        self.observe(
+            request, "token.grant_type", client.client_id, f"grant_type={grant_type!r} is not a PSC flow"
+        )
+        return oauth_error("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+
+    def _refresh_grant(self, request: Request, client: _Client) -> Response:
+        value = request.param("refresh_token") or ""
+        with self._lock:
+            grant = self._grants.get(value)
+            session = self.sessions.get(grant.session_state) if grant else None
+            valid = (
+                grant is not None
+                and grant.kind == "refresh"
+                and grant.client_id == client.client_id
+                and grant.expires_at > self.clock.now()
+                and session is not None
+                and session.active
+            )
+            if valid:
+                del self._grants[value]  # rotation, as Keycloak does
+        if not valid or session is None:
+            self.observe(
+                request, "token.refresh_invalid", client.client_id, "refresh with an invalid refresh token"
+            )
+            return oauth_error("invalid_grant", "invalid or expired refresh token")
+        self.observe(
+            request,
+            "token.refresh",
+            client.client_id,
+            "refresh_token grant",
+            session_state=session.session_state,
+        )
+        return self._token_response(request, client, session, nonce=None)
+
+    def _new_session(self, client_id: str, identity: TestIdentity, scope: tuple[str, ...]) -> PscSession:
+        session = PscSession(str(uuid.uuid4()), client_id, identity, scope, self.clock.now())
+        with self._lock:
+            self.sessions[session.session_state] = session
+        return session
+
+    def _token_response(
+        self, request: Request, client: _Client, session: PscSession, nonce: str | None
+    ) -> Response:
+        now = self.clock.now()
+        t = self.timings
+        identity = session.identity
+        scope = " ".join(session.scope)
+        jti = str(uuid.uuid4())
+        access_claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": identity.sub,
+            "aud": [client.client_id],
+            "azp": client.client_id,
+            "typ": "Bearer",
+            "exp": int(now + t.access_token_ttl_s),
+            "iat": int(now),
+            "jti": jti,
+            "session_state": session.session_state,
+            "sid": session.session_state,
+            "acr": REQUIRED_ACR,
+            "scope": scope,
+            "name": f"{identity.given_name} {identity.family_name}",
+            "given_name": identity.given_name,
+            "family_name": identity.family_name,
+            "preferred_username": identity.national_id,
+            "SubjectNameID": identity.national_id,
+            "email_verified": False,
+        }
+        if client.method == "tls_client_auth" and client.cert_x5t:
+            access_claims["cnf"] = {"x5t#S256": client.cert_x5t}
+        access_token = self.signing_key.sign(access_claims)
+        refresh_token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._grants[jti] = AccessGrant(
+                "access",
+                client.client_id,
+                session.session_state,
+                session.scope,
+                now,
+                now + t.access_token_ttl_s,
+                access_claims,
+                client.cert_x5t,
+            )
+            self._grants[refresh_token] = AccessGrant(
+                "refresh",
+                client.client_id,
+                session.session_state,
+                session.scope,
+                now,
+                now + t.refresh_token_ttl_s,
+            )
+        id_token = self._id_token(client.client_id, session, access_token, nonce, now)
+        self.observe(
+            request,
+            "token.issued",
+            client.client_id,
+            f"tokens issued to {client.client_id}",
+            session_state=session.session_state,
+            jti=jti,
+            method=client.method,
+            certificate_x5t=client.cert_x5t,
+            id_token_tamper=self.id_token_tamper.value,
+        )
+        body = {
+            "access_token": access_token,
+            "expires_in": t.access_token_ttl_s,
+            "refresh_expires_in": t.refresh_token_ttl_s,
+            "refresh_token": refresh_token,
+            "token_type": "Bearer",
+            "id_token": id_token,
+            "not-before-policy": 0,
+            "session_state": session.session_state,
+            "scope": scope,
+        }
+        return Response.json(body, headers=NO_STORE)
+
+    def _id_token(
+        self, client_id: str, session: PscSession, access_token: str, nonce: str | None, now: float
+    ) -> str:
+        identity = session.identity
+        digest = hashlib.sha256(access_token.encode("ascii")).digest()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "sub": identity.sub,
+            "exp": int(now + self.timings.id_token_ttl_s),
+            "iat": int(now),
+            "auth_time": int(session.created_at),
+            "jti": str(uuid.uuid4()),
+            "typ": "ID",
+            "azp": client_id,
+            "session_state": session.session_state,
+            "sid": session.session_state,
+            "at_hash": b64url(digest[: len(digest) // 2]),
+            "acr": REQUIRED_ACR,
+            "SubjectNameID": identity.national_id,
+            "preferred_username": identity.national_id,
+            "given_name": identity.given_name,
+            "family_name": identity.family_name,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        tamper = self.id_token_tamper
+        key = self.signing_key
+        if tamper is IdTokenTamper.BAD_SIGNATURE:
+            key = replace(self._impostor_key, kid=self.signing_key.kid)  # same kid, unpublished key
+        elif tamper is IdTokenTamper.WRONG_ISSUER:
+            claims["iss"] = self.base_url + "/auth/realms/not-esante-wallet"
+        elif tamper is IdTokenTamper.WRONG_AUDIENCE:
+            claims["aud"] = "another-client"
+        elif tamper is IdTokenTamper.EXPIRED:
+            claims["iat"], claims["exp"] = int(now - 3600), int(now - 1800)
+        elif tamper is IdTokenTamper.WRONG_ACR:
+            claims["acr"] = "eidas0"
+        return key.sign(claims)
+
+    # -- userinfo, introspection, end-session -------------------------------------------------------
+
+    def _bearer_grant(self, request: Request) -> AccessGrant | None:
+        header = request.header("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        grant = self._active_access(token.strip())
+        return grant
+
+    def _active_access(self, token: str) -> AccessGrant | None:
+        try:
+            claims = self.signing_key.verify(token, options=_SIGNATURE_ONLY)
+        except Exception:  # any invalid token is simply not active
+            return None
+        with self._lock:
+            grant = self._grants.get(str(claims.get("jti")))
+            session = self.sessions.get(grant.session_state) if grant else None
+        if grant is None or grant.expires_at <= self.clock.now() or session is None or not session.active:
+            return None
+        return grant
+
+    def _userinfo(self, request: Request) -> Response:
+        grant = self._bearer_grant(request)
+        if grant is None:
+            self.observe(
+                request, "userinfo.invalid_token", None, "userinfo without a valid Bearer access token"
+            )
+            return Response.json(
+                {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        presented = request.tls.peer_x5t_s256 if request.tls else None
+        if grant.cnf_x5t is not None and presented != grant.cnf_x5t:
+            self.observe(
+                request,
+                "userinfo.cnf_mismatch",
+                grant.client_id,
+                "certificate-bound access token presented with another certificate",
+            )
+            return Response.json(
+                {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        self.observe(request, "userinfo", grant.client_id, "userinfo served")
+        return Response.json(self.sessions[grant.session_state].identity.userinfo())
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662 §2.2 answer for a token; `SubjectNameID` only for access tokens (as PSC does)."""
+        grant = self._active_access(token)
+        if grant is not None:
+            claims = dict(grant.claims)
+            return {**claims, "active": True, "client_id": grant.client_id, "token_type": "Bearer"}
+        with self._lock:
+            refresh = self._grants.get(token)
+            session = self.sessions.get(refresh.session_state) if refresh else None
+        if (
+            refresh is None
+            or refresh.kind != "refresh"
+            or refresh.expires_at <= self.clock.now()
+            or not (session and session.active)
+        ):
+            return {"active": False}
+        return {
+            "active": True,
+            "typ": "Refresh",
+            "client_id": refresh.client_id,
+            "azp": refresh.client_id,
+            "sub": session.identity.sub,
+            "iss": self.issuer,
+            "exp": int(refresh.expires_at),
+            "iat": int(refresh.issued_at),
+            "session_state": session.session_state,
+            "scope": " ".join(refresh.scope),
+        }
+
+    def _introspection(self, request: Request) -> Response:
+        try:
+            client = self._authenticate(request, "introspection")
+        except _AuthFailure as failure:
+            return failure.response
+        token = request.param("token")
+        if not token:
+            return oauth_error("invalid_request", "token is required")
+        answer = self.introspect(token)
+        self.observe(
+            request,
+            "introspection",
+            client.client_id,
+            f"introspection by {client.client_id} ({self.clients[client.client_id].role})",
+            role=self.clients[client.client_id].role,
+            active=answer["active"],
+            token_kind=answer.get("typ", "Bearer") if answer["active"] else None,
+        )
+        return Response.json(answer, headers=NO_STORE)
+
+    def _end_session(self, request: Request) -> Response:
+        hint = request.param("id_token_hint")
+        tls = request.tls
+        if not hint:
+            self.observe(
+                request,
+                "logout.id_token_hint_missing",
+                tls.peer_common_name if tls else None,
+                "end-session without id_token_hint",
+            )
+            return Response.json(
+                {"error": "invalid_request", "error_description": "id_token_hint is required"}, 400
+            )
+        try:
+            claims = self.signing_key.verify(hint, options=_SIGNATURE_ONLY)
+        except Exception:
+            self.observe(
+                request, "logout.id_token_hint_invalid", None, "end-session with an invalid id_token_hint"
+            )
+            return Response.json(
+                {"error": "invalid_request", "error_description": "invalid id_token_hint"}, 400
+            )
+        session_state = str(claims.get("session_state"))
+        with self._lock:
+            session = self.sessions.get(session_state)
+            if session is not None:
+                session.active = False
+        self.observe(
+            request,
+            "logout",
+            str(claims.get("azp")),
+            f"PSC session {session_state} ended",
+            session_state=session_state,
+            method=request.method,
+            certificate_cn=tls.peer_common_name if tls else None,
+        )
+        redirect = request.param("post_logout_redirect_uri")
+        if redirect:
+            return _redirect(redirect, {"state": request.param("state")})
+        return Response.text("logged out")
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _redirect(uri: str, params: Mapping[str, str | None]) -> Response:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    separator = "&" if urlsplit(uri).query else "?"
+    return Response(302, {"Location": f"{uri}{separator}{query}"})
