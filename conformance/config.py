@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance.counterparts.layout import CounterpartSettings
+from conformance.counterparts.psc import PscTimings
 from conformance.errors import UsageError
 from conformance.roles import Role
 
@@ -55,6 +57,7 @@ class Config:
     sut: SutConfig = field(default_factory=SutConfig)
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    counterparts: CounterpartSettings = field(default_factory=CounterpartSettings)
     source: Path | None = None
 
     @property
@@ -162,10 +165,45 @@ def _parse_timeouts(table: _Table, _base: Path) -> Timeouts:
     return Timeouts(**{k: table.seconds(k, getattr(defaults, k)) for k in defaults.__dataclass_fields__})
 
 
+def _parse_counterparts(table: _Table, _base: Path) -> CounterpartSettings:
+    defaults = CounterpartSettings()
+    table.check_keys(
+        {"host", "psc_port", "api_as_port", "api_port", "api_name", "api_scope", "api_token_ttl_s", "timings"}
+    )
+    ports = {
+        key: table.get(key, int, getattr(defaults, key)) for key in ("psc_port", "api_as_port", "api_port")
+    }
+    for key, port in ports.items():
+        if not 0 <= port <= 65535:
+            raise table.error(key, f"{port} is not a TCP port")
+    fixed = [p for p in ports.values() if p]
+    if len(fixed) != len(set(fixed)):
+        raise UsageError(f"{table.where}[counterparts]: psc_port, api_as_port and api_port must differ")
+    timing_defaults = PscTimings()
+    timings = _Table(table.data.get("timings", {}), "counterparts.timings", None)
+    timings.where = table.where
+    timings.check_keys(set(timing_defaults.__dataclass_fields__))
+    psc_timings = PscTimings(
+        **{
+            key: type(getattr(timing_defaults, key))(timings.seconds(key, getattr(timing_defaults, key)))
+            for key in timings.data
+        }
+    )
+    return CounterpartSettings(
+        host=table.get("host", str, defaults.host),
+        **ports,
+        api_name=table.get("api_name", str, defaults.api_name),
+        api_scope=table.get("api_scope", str, defaults.api_scope),
+        psc_timings=psc_timings,
+        api_token_ttl_s=int(table.seconds("api_token_ttl_s", defaults.api_token_ttl_s)),
+    )
+
+
 _SECTIONS: dict[str, Callable[[_Table, Path], Any]] = {
     "sut": _parse_sut,
     "campaign": _parse_campaign,
     "timeouts": _parse_timeouts,
+    "counterparts": _parse_counterparts,
 }
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import exitcodes
+from conformance.config import load_config
+from conformance.counterparts.layout import CounterpartSettings, write_counterparts
+from conformance.errors import UsageError
 from conformance.pki import DEFAULT_P12_PASSWORD, PROXY_CLIENT_ID, PkiError, PkiFiles, TestPKI, build_pki
 from conformance.pki.builder import DEFAULT_LEAF_VALIDITY
 
@@ -55,6 +58,13 @@ def register(sub: Any) -> None:
         "when the SUT reaches the harness by another name than localhost",
     )
     parser.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="campaign configuration whose [counterparts] table gives the ports written in counterparts.json "
+        "(default ports otherwise)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -68,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if args.valid_days < 1:
         return _usage("--valid-days must be at least 1")
     try:
+        settings = load_config(args.config).counterparts if args.config else CounterpartSettings()
+    except UsageError as exc:
+        return _usage(str(exc))
+    try:
         pki = build_pki(
             args.key_type,
             proxy_client_id=args.proxy_client_id,
@@ -80,17 +94,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"psc-conformance pki: cannot write {out}: {exc}", file=sys.stderr)
         return exitcodes.HARNESS_OR_SUT
-    written = [*files.all_paths(), *write_companion_files(args, pki, files)]
+    written = [*files.all_paths(), write_counterparts(out, settings, pki, files, args.p12_password)]
     _print_summary(pki, files, written)
     return exitcodes.OK
-
-
-def write_companion_files(args: argparse.Namespace, pki: TestPKI, files: PkiFiles) -> list[Path]:
-    """Seam for files derived from the PKI (a later issue writes `counterparts.json` here).
-
-    Returns the paths written so that they are listed with the PKI files.
-    """
-    return []
 
 
 def _usage(message: str) -> int:

@@ -179,6 +179,7 @@ class SimulatedPSC:
         signing_alg: Alg = "RS256",
         observer: Callable[..., None] | None = None,
         public_host: str | None = None,
+        client_secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.pki = pki
         self.identities = {i.national_id: i for i in (identities or load_identities())}
@@ -187,8 +188,11 @@ class SimulatedPSC:
         self.observations = observations if observations is not None else ObservationLog()
         self.require_client_certificate = require_client_certificate
         self.signing_key = SigningKey.generate(signing_alg)
+        known_secrets = client_secrets or {}
         self.clients = {
-            cid: RegisteredClient(cid, pki.client_profiles[cid].role, secrets.token_urlsafe(18))
+            cid: RegisteredClient(
+                cid, pki.client_profiles[cid].role, known_secrets.get(cid) or secrets.token_urlsafe(18)
+            )
             for cid in pki.clients
         }
         self.devices: dict[str, DeviceBehaviour] = {}

@@ -1,0 +1,136 @@
+"""Where the counterparts listen and what a SUT must be told about them (BRIEF §7).
+
+A vendor configures their proxy once, before any campaign, from `counterparts.json`: so the
+counterparts' addresses are fixed by configuration (not ephemeral ports), and the client
+secrets the simulated PSC accepts are minted with the PKI and written beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.counterparts.psc import OIDC, PATHS, REALM_PATH, PscTimings
+from conformance.errors import UsageError
+from conformance.pki import PkiFiles, TestPKI
+
+COUNTERPARTS_FILE = "counterparts.json"
+API_TOKEN_PATH = "/realms/signsessiondata/protocol/openid-connect/token"
+API_BASE_PATH = "/mockservice/apipsc"
+
+
+@dataclass(frozen=True)
+class CounterpartSettings:
+    """The `[counterparts]` table: addresses, the API's name and scope, and every duration."""
+
+    host: str = "127.0.0.1"
+    psc_port: int = 9443
+    api_as_port: int = 9444
+    api_port: int = 9445
+    api_name: str = "apipsc"
+    api_scope: str = "signsessiondata"
+    psc_timings: PscTimings = field(default_factory=PscTimings)
+    api_token_ttl_s: int = 14400
+
+    def url(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{port}"
+
+    @property
+    def psc_issuer(self) -> str:
+        return self.url(self.psc_port) + REALM_PATH
+
+    @property
+    def psc_discovery_url(self) -> str:
+        return self.psc_issuer + PATHS["discovery"]
+
+    @property
+    def api_token_endpoint(self) -> str:
+        return self.url(self.api_as_port) + API_TOKEN_PATH
+
+    @property
+    def api_base_url(self) -> str:
+        return self.url(self.api_port) + API_BASE_PATH
+
+
+def mint_client_secrets(pki: TestPKI) -> dict[str, str]:
+    """Test secrets for the few PSC calls where client_secret_basic is allowed (the trust space uses mTLS)."""
+    return {cid: secrets.token_urlsafe(18) for cid in pki.clients}
+
+
+def counterparts_document(
+    settings: CounterpartSettings,
+    pki: TestPKI,
+    files: PkiFiles,
+    client_secrets: Mapping[str, str],
+    p12_password: str,
+) -> dict[str, Any]:
+    """The contents of `counterparts.json`; file names relative to its directory."""
+
+    def rel(path: Path | None) -> str | None:
+        return None if path is None else path.relative_to(files.directory).as_posix()
+
+    clients = {}
+    for cid in pki.clients:
+        cert = files.clients[cid]
+        clients[cid] = {
+            "cert": rel(cert.pem),
+            "key": rel(cert.key),
+            "p12": rel(cert.p12),
+            "p12_password": p12_password,
+            "role": pki.client_profiles[cid].role,
+            "structure_id": pki.client_profiles[cid].structure_id,
+            "x5t#S256": pki.clients[cid].x5t_s256,
+            "secret": client_secrets[cid],
+        }
+    sut = files.servers["sut"]
+    return {
+        "psc": {
+            "issuer": settings.psc_issuer,
+            "discovery_url": settings.psc_discovery_url,
+            "discovery_url_standard": settings.psc_issuer + PATHS["discovery_standard"],
+            "backchannel_authentication_endpoint": settings.psc_issuer + PATHS["backchannel"],
+            "token_endpoint": settings.psc_issuer + PATHS["token"],
+            "introspection_endpoint": settings.psc_issuer + PATHS["introspection"],
+            "end_session_endpoint": settings.psc_issuer + OIDC + "/logout",
+        },
+        "apis": [
+            {
+                "name": settings.api_name,
+                "base_url": settings.api_base_url,
+                "token_endpoint": settings.api_token_endpoint,
+                "scope": settings.api_scope,
+            },
+        ],
+        "ca_bundle": rel(files.ca_bundle),
+        "clients": clients,
+        "sut_server": {"cert": rel(sut.pem), "key": rel(sut.key), "p12": rel(sut.p12)},
+    }
+
+
+def write_counterparts(
+    directory: Path, settings: CounterpartSettings, pki: TestPKI, files: PkiFiles, p12_password: str
+) -> Path:
+    document = counterparts_document(settings, pki, files, mint_client_secrets(pki), p12_password)
+    path = directory / COUNTERPARTS_FILE
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.chmod(0o600)  # it carries the test client secrets
+    return path
+
+
+def read_client_secrets(directory: Path) -> dict[str, str]:
+    """The client secrets a vendor configured their SUT with, so the simulated PSC accepts them."""
+    path = directory / COUNTERPARTS_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return {cid: str(c["secret"]) for cid, c in document["clients"].items()}
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found: write it with `psc-conformance pki --out {directory}`") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"{path}: not a counterparts file written by `psc-conformance pki` ({exc})"
+        ) from None
