@@ -113,9 +113,15 @@ def counterparts_document(
 
 
 def write_counterparts(
-    directory: Path, settings: CounterpartSettings, pki: TestPKI, files: PkiFiles, p12_password: str
+    directory: Path,
+    settings: CounterpartSettings,
+    pki: TestPKI,
+    files: PkiFiles,
+    p12_password: str,
+    client_secrets: Mapping[str, str] | None = None,
 ) -> Path:
-    document = counterparts_document(settings, pki, files, mint_client_secrets(pki), p12_password)
+    secrets_ = client_secrets if client_secrets is not None else mint_client_secrets(pki)
+    document = counterparts_document(settings, pki, files, secrets_, p12_password)
     path = directory / COUNTERPARTS_FILE
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     path.chmod(0o600)  # it carries the test client secrets

@@ -29,12 +29,12 @@ from urllib.parse import unquote_plus, urlencode, urlsplit
 from conformance import ciba, rfc7636
 from conformance.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
 from conformance.clock import Clock, SystemClock
+from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity, load_identities
-from conformance.counterparts.observations import Observation, ObservationLog
+from conformance.counterparts.observations import ObservationLog
 from conformance.jose import Alg, SigningKey, b64url, jwks
-from conformance.pki import TestPKI, server_context
-from conformance.tls import Request, Response, TLSServer
-from conformance.tls.routing import Router
+from conformance.pki import TestPKI
+from conformance.tls import Request, Response
 
 REALM_PATH = "/auth/realms/esante-wallet"
 OIDC = "/protocol/openid-connect"
@@ -160,10 +160,10 @@ def oauth_error(
     )
 
 
-class SimulatedPSC:
+class SimulatedPSC(Counterpart):
     """Pro Santé Connect over real TLS, with mTLS client authentication (CN = client id)."""
 
-    name = "psc"
+    counterpart = "psc"
 
     def __init__(
         self,
@@ -181,11 +181,21 @@ class SimulatedPSC:
         public_host: str | None = None,
         client_secrets: Mapping[str, str] | None = None,
     ) -> None:
-        self.pki = pki
+        # Discovery, JWKS and the browser-facing authorization endpoint take callers without a
+        # certificate; every other endpoint refuses them in `_authenticate`, and observes it.
+        super().__init__(
+            pki,
+            observations=observations if observations is not None else ObservationLog(),
+            clock=clock or SystemClock(),
+            host=host,
+            port=port,
+            public_host=public_host,
+            server_name="psc",
+            handshake_requires_cert=False,
+            observer=observer,
+        )
         self.identities = {i.national_id: i for i in (identities or load_identities())}
-        self.clock = clock or SystemClock()
         self.timings = timings or PscTimings()
-        self.observations = observations if observations is not None else ObservationLog()
         self.require_client_certificate = require_client_certificate
         self.signing_key = SigningKey.generate(signing_alg)
         known_secrets = client_secrets or {}
@@ -203,48 +213,26 @@ class SimulatedPSC:
         self._grants: dict[str, AccessGrant] = {}  # access jti or refresh token value -> grant
         self._codes: dict[str, _CodeGrant] = {}
         self._lock = threading.RLock()
-        self._public_host = public_host
-        router = Router()
         for key in ("discovery", "discovery_standard"):
-            router.add("GET", REALM_PATH + PATHS[key], self._discovery)
-        router.add("GET", REALM_PATH + PATHS["jwks"], self._jwks)
-        router.add("GET", REALM_PATH + PATHS["authorization"], self._authorize)
-        router.add("POST", REALM_PATH + PATHS["backchannel"], self._backchannel)
-        router.add("POST", REALM_PATH + PATHS["token"], self._token)
-        router.add(("GET", "POST"), REALM_PATH + PATHS["userinfo"], self._userinfo)
-        router.add("POST", REALM_PATH + PATHS["introspection"], self._introspection)
-        router.add(("GET", "POST"), REALM_PATH + PATHS["end_session"], self._end_session)
-        context = server_context(pki, "psc", require_client_cert=False, check_crl=True)
-        kwargs: dict[str, Any] = {"host": host, "port": port}
-        if observer is not None:
-            kwargs["observer"] = observer
-        self.server = TLSServer(context, router, **kwargs)
+            self.router.add("GET", REALM_PATH + PATHS[key], self._discovery)
+        self.router.add("GET", REALM_PATH + PATHS["jwks"], self._jwks)
+        self.router.add("GET", REALM_PATH + PATHS["authorization"], self._authorize)
+        self.router.add("POST", REALM_PATH + PATHS["backchannel"], self._backchannel)
+        self.router.add("POST", REALM_PATH + PATHS["token"], self._token)
+        self.router.add(("GET", "POST"), REALM_PATH + PATHS["userinfo"], self._userinfo)
+        self.router.add("POST", REALM_PATH + PATHS["introspection"], self._introspection)
+        self.router.add(("GET", "POST"), REALM_PATH + PATHS["end_session"], self._end_session)
 
     @cached_property
     def _impostor_key(self) -> SigningKey:
         """Signs tampered tokens; never published in the JWKS."""
         return SigningKey.generate(self.signing_key.alg)
 
-    # -- lifecycle and addresses ------------------------------------------------------------------
-
-    def start(self) -> SimulatedPSC:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> SimulatedPSC:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # -- addresses ----------------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._public_host is None:
-            return self.server.url
-        return f"https://{self._public_host}:{self.server.port}"
+        return self.url
 
     @property
     def issuer(self) -> str:
@@ -269,13 +257,6 @@ class SimulatedPSC:
         """Forget devices and tampering (between scenarios); sessions and tokens stay valid."""
         self.devices.clear()
         self.id_token_tamper = IdTokenTamper.NONE
-
-    def observe(
-        self, request: Request | None, kind: str, client_id: str | None, detail: str, **data: Any
-    ) -> None:
-        self.observations.add(
-            Observation("psc", kind, client_id, detail, data, getattr(request, "id", None), self.clock.now())
-        )
 
     # -- discovery and keys -----------------------------------------------------------------------
 

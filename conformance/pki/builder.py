@@ -94,7 +94,7 @@ class Issued:
 
     @property
     def serial_hex(self) -> str:
-        return format(self.cert.serial_number, "X")
+        return serial_hex(self.cert.serial_number)
 
     @property
     def not_before(self) -> datetime:
@@ -103,6 +103,12 @@ class Issued:
     @property
     def not_after(self) -> datetime:
         return self.cert.not_valid_after_utc
+
+
+def serial_hex(serial: int) -> str:
+    """Upper-case hex with an even number of digits, as OpenSSL prints serials."""
+    text = format(serial, "X")
+    return text.zfill(len(text) + len(text) % 2)
 
 
 def common_name(cert: x509.Certificate) -> str | None:
@@ -129,6 +135,9 @@ class TestPKI:
     negatives_for: str  # the client id the negative certificates are presented for
     crl: x509.CertificateRevocationList
     server_sans: tuple[str, ...] = field(default=profiles.DEFAULT_SERVER_SANS)
+    # Server certificates a client must refuse (profiles.NEGATIVE_SERVER_VARIANTS), presented by the
+    # harness's listeners in adversarial modes. Not looked up by `leaf()`: "expired" is also a client variant.
+    negative_servers: dict[str, Issued] = field(default_factory=dict)
 
     @property
     def lps_client_ids(self) -> tuple[str, ...]:
@@ -267,6 +276,75 @@ def _leaf(
     return Issued(cert, key, chain)
 
 
+def _server_leaf(
+    issuer: Issued,
+    subject: x509.Name,
+    key_type: KeyType,
+    sans: Sequence[str],
+    *,
+    not_before: datetime,
+    not_after: datetime,
+    chain: tuple[x509.Certificate, ...],
+) -> Issued:
+    """An SSL_SERV leaf (EKU serverAuth) for the DNS names / IP addresses in `sans`."""
+    return _leaf(
+        issuer,
+        subject,
+        key_type,
+        not_before=not_before,
+        not_after=not_after,
+        # keyEncipherment only means something for RSA key transport; EC SSL_SERV keys only sign.
+        key_usage=profiles.key_usage(digital_signature=True, key_encipherment=key_type == "rsa"),
+        eku=profiles.SERVER_AUTH_EKU,
+        san=profiles.server_san(sans),
+        chain=chain,
+    )
+
+
+def build_negative_servers(
+    intermediate: Issued,
+    rogue_root: Issued,
+    key_type: KeyType,
+    sans: Sequence[str] = profiles.DEFAULT_SERVER_SANS,
+    *,
+    leaf_validity: timedelta = DEFAULT_LEAF_VALIDITY,
+    now: datetime | None = None,
+) -> dict[str, Issued]:
+    """The server certificates a client must refuse, one per `profiles.NEGATIVE_SERVER_VARIANTS`.
+
+    Each differs from a good server certificate in one respect only, so that a refusal can be pinned
+    on it: `untrusted` (same names, rogue root), `expired` (same names and chain, validity over),
+    `wrong-host` (same chain, issued for `profiles.WRONG_HOST_NAME` only).
+    """
+    now = _utc(now)
+    validity = {"not_before": now - CLOCK_SKEW_MARGIN, "not_after": now + leaf_validity}
+    chain = (intermediate.cert,)
+
+    def subject(variant: str) -> x509.Name:
+        return profiles.negative_server_subject(variant)
+
+    return {
+        "untrusted": _server_leaf(rogue_root, subject("untrusted"), key_type, sans, chain=(), **validity),
+        "expired": _server_leaf(
+            intermediate,
+            subject("expired"),
+            key_type,
+            sans,
+            not_before=now - timedelta(days=30),
+            not_after=now - 2 * CLOCK_SKEW_MARGIN,
+            chain=chain,
+        ),
+        "wrong-host": _server_leaf(
+            intermediate,
+            subject("wrong-host"),
+            key_type,
+            (profiles.WRONG_HOST_NAME,),
+            chain=chain,
+            **validity,
+        ),
+    }
+
+
 def _client_profiles(
     lps_client_ids: Sequence[str],
     proxy_client_id: str,
@@ -366,20 +444,20 @@ def build_pki(
 
     sans = (*profiles.DEFAULT_SERVER_SANS, *extra_server_sans)
     servers = {
-        name: _leaf(
+        name: _server_leaf(
             intermediate,
             profiles.server_subject(name),
             key_type,
+            sans,
             not_before=not_before,
             not_after=not_after,
-            # keyEncipherment only means something for RSA key transport; EC SSL_SERV keys only sign.
-            key_usage=profiles.key_usage(digital_signature=True, key_encipherment=key_type == "rsa"),
-            eku=profiles.SERVER_AUTH_EKU,
-            san=profiles.server_san(sans),
             chain=chain,
         )
         for name in server_names
     }
+    negative_servers = build_negative_servers(
+        intermediate, rogue_root, key_type, sans, leaf_validity=leaf_validity, now=now
+    )
 
     target = client_profiles[lps_client_ids[0]]
     negatives = {
@@ -405,6 +483,7 @@ def build_pki(
         negatives_for=target.client_id,
         crl=crl,
         server_sans=tuple(dict.fromkeys(sans)),
+        negative_servers=negative_servers,
     )
 
 

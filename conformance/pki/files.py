@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -24,7 +24,15 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from conformance import __version__
 from conformance.pki import profiles
-from conformance.pki.builder import Issued, PkiError, PrivateKey, TestPKI, check_name
+from conformance.pki.builder import (
+    Issued,
+    PkiError,
+    PrivateKey,
+    TestPKI,
+    build_negative_servers,
+    check_name,
+    serial_hex,
+)
 from conformance.pki.profiles import ClientProfile
 
 MANIFEST_NAME: Final = "pki.json"
@@ -65,6 +73,7 @@ class PkiFiles:
     servers: dict[str, CertFiles]
     negatives: dict[str, CertFiles]
     p12_password: str
+    negative_servers: dict[str, CertFiles] = field(default_factory=dict)  # not looked up by `leaf()`
 
     def leaf(self, name: str) -> CertFiles:
         """Look a leaf up by client id, server name or negative variant, in that order."""
@@ -79,7 +88,7 @@ class PkiFiles:
         for entry in (self.root, self.intermediate, self.rogue_root):
             paths.extend(entry.paths())
         paths += [self.ca_bundle, self.crl]
-        for table in (self.clients, self.servers, self.negatives):
+        for table in (self.clients, self.servers, self.negatives, self.negative_servers):
             for entry in table.values():
                 paths.extend(entry.paths())
         paths.append(self.manifest)
@@ -186,6 +195,10 @@ def write_pki(
         },
         negatives={v: write_cert(f"negative-{v}", leaf, with_p12=True) for v, leaf in pki.negatives.items()},
         p12_password=p12_password,
+        negative_servers={
+            v: write_cert(f"negative-server-{v}", leaf, with_p12=True)
+            for v, leaf in pki.negative_servers.items()
+        },
     )
     _write(result.ca_bundle, pki.ca_bundle_pem.encode("ascii"), PUBLIC_MODE)
     _write(result.crl, pki.crl_pem.encode("ascii"), PUBLIC_MODE)
@@ -235,6 +248,15 @@ def build_manifest(pki: TestPKI, files: PkiFiles) -> dict[str, Any]:
         }
         for variant, leaf in pki.negatives.items()
     }
+    negative_servers = {
+        variant: {
+            "variant": variant,
+            "common_name": leaf.common_name,
+            "description": profiles.NEGATIVE_SERVER_DESCRIPTIONS.get(variant, ""),
+            **_cert_entry(leaf, files.negative_servers[variant], out),
+        }
+        for variant, leaf in pki.negative_servers.items()
+    }
     return {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
@@ -250,7 +272,7 @@ def build_manifest(pki: TestPKI, files: PkiFiles) -> dict[str, Any]:
             "issuer": pki.crl.issuer.rfc4514_string(),
             "last_update": _iso(pki.crl.last_update_utc),
             "next_update": _iso(pki.crl.next_update_utc) if pki.crl.next_update_utc else None,
-            "revoked_serials": [format(s, "X") for s in pki.revoked_serials],
+            "revoked_serials": [serial_hex(s) for s in pki.revoked_serials],
             "distribution_point": profiles.CRL_URL,
         },
         "cas": {
@@ -261,6 +283,7 @@ def build_manifest(pki: TestPKI, files: PkiFiles) -> dict[str, Any]:
         "clients": clients,
         "servers": servers,
         "negatives": negatives,
+        "negative_servers": negative_servers,
         "files": [rel(p) for p in files.all_paths() if p != files.manifest],
     }
 
@@ -315,6 +338,10 @@ def load_pki_files(directory: str | Path) -> PkiFiles:
             servers={name: _cert_files(out, e) for name, e in data["servers"].items()},
             negatives={v: _cert_files(out, e) for v, e in data["negatives"].items()},
             p12_password=str(data.get("p12_password") or ""),
+            # Absent from PKIs written before the adversarial listener modes existed.
+            negative_servers={
+                v: _cert_files(out, e) for v, e in (data.get("negative_servers") or {}).items()
+            },
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise PkiError(f"{out / MANIFEST_NAME}: missing or malformed entry ({exc})") from exc
@@ -365,11 +392,18 @@ def load_pki(directory: str | Path) -> TestPKI:
         crl = x509.load_pem_x509_crl(files.crl.read_bytes())
     except (OSError, ValueError) as exc:
         raise PkiError(f"cannot load {files.crl}: {exc}") from exc
+    intermediate, rogue_root = _load_issued(files.intermediate), _load_issued(files.rogue_root)
+    negative_servers = {v: _load_issued(f) for v, f in files.negative_servers.items()}
+    if not set(profiles.NEGATIVE_SERVER_VARIANTS) <= negative_servers.keys():
+        # An older PKI directory: these certificates only serve the harness's own adversarial listeners
+        # (the SUT is never configured with them), so minting the missing ones changes nothing it relies on.
+        minted = build_negative_servers(intermediate, rogue_root, key_type, server_sans)
+        negative_servers = minted | negative_servers
     return TestPKI(
         key_type=key_type,
         root=_load_issued(files.root),
-        intermediate=_load_issued(files.intermediate),
-        rogue_root=_load_issued(files.rogue_root),
+        intermediate=intermediate,
+        rogue_root=rogue_root,
         clients={cid: _load_issued(f) for cid, f in files.clients.items()},
         client_profiles=profiles_by_id,
         servers={name: _load_issued(f) for name, f in files.servers.items()},
@@ -377,4 +411,5 @@ def load_pki(directory: str | Path) -> TestPKI:
         negatives_for=negatives_for,
         crl=crl,
         server_sans=server_sans,
+        negative_servers=negative_servers,
     )

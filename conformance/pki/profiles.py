@@ -52,6 +52,16 @@ NEGATIVE_DESCRIPTIONS: Final = {
     "revoked": "valid chain, serial listed in the intermediate's CRL",
 }
 
+# Server certificates a client must refuse, for the harness's own listeners in adversarial modes
+# (conformance.tls.modes). The SUT is never configured with them.
+WRONG_HOST_NAME: Final = "wrong-host.invalid"  # RFC 2606 reserves .invalid: it never resolves
+NEGATIVE_SERVER_VARIANTS: Final = ("untrusted", "expired", "wrong-host")
+NEGATIVE_SERVER_DESCRIPTIONS: Final = {
+    "untrusted": "server certificate for the right host names, issued by the look-alike rogue root",
+    "expired": "server certificate for the right host names whose validity ended in the past",
+    "wrong-host": f"valid chain but issued for {WRONG_HOST_NAME} only (SAN and CN), not localhost",
+}
+
 # A test password, published in pki.json on purpose; "" writes unencrypted PKCS#12 files.
 DEFAULT_P12_PASSWORD: Final = "psc-conformance"
 
@@ -116,17 +126,24 @@ def default_organization(role: ClientRole, index: int) -> str:
     return "PSC CONFORMANCE PROXY E-SANTE" if role == "proxy" else f"PSC CONFORMANCE LPS {index}"
 
 
-def server_subject(name: str) -> x509.Name:
-    """Subject of an SSL_SERV certificate of one of the harness counterparts."""
+def server_subject(name: str, *, common_name: str | None = None) -> x509.Name:
+    """Subject of an SSL_SERV certificate of one of the harness counterparts (CN derived from `name`)."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
             x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Paris (75)"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "PSC CONFORMANCE"),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "SSL_SERV"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{name}.psc-conformance.localhost"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{name}.psc-conformance.localhost"),
         ]
     )
+
+
+def negative_server_subject(variant: str) -> x509.Name:
+    """Subject of a negative server certificate; the wrong-host one names the other host in its CN too."""
+    if variant == "wrong-host":
+        return server_subject(variant, common_name=WRONG_HOST_NAME)
+    return server_subject(f"negative-{variant}")
 
 
 def client_san(client_id: str) -> x509.SubjectAlternativeName:

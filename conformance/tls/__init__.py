@@ -1,12 +1,26 @@
-"""TLS plumbing of the harness: a threaded HTTPS/1.1 server exposing the TLS session to handlers, and
-client-side protocol probes."""
+"""TLS plumbing of the harness: a threaded HTTPS/1.1 server exposing the TLS session to handlers, its
+adversarial modes, and client-side protocol probes."""
 
 from conformance.tls.client import ProbeOutcome, ProbeResult, legacy_client_context, probe_protocol
-from conformance.tls.server import Handler, HandshakeFailure, Request, Response, TLSInfo, TLSServer
+from conformance.tls.modes import ListenerMode, ModeContexts, ModeSettings
+from conformance.tls.server import (
+    Handler,
+    HandshakeFailure,
+    Observer,
+    Request,
+    Response,
+    TLSInfo,
+    TLSServer,
+    next_request_id,
+)
 
 __all__ = [
     "Handler",
     "HandshakeFailure",
+    "ListenerMode",
+    "ModeContexts",
+    "ModeSettings",
+    "Observer",
     "ProbeOutcome",
     "ProbeResult",
     "Request",
@@ -14,5 +28,6 @@ __all__ = [
     "TLSInfo",
     "TLSServer",
     "legacy_client_context",
+    "next_request_id",
     "probe_protocol",
 ]

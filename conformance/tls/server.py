@@ -1,14 +1,17 @@
 """A small threaded HTTPS/1.1 server for the harness counterparts (simulated PSC, API PSC, …).
 
 Why not a framework: the handler must see the TLS session (negotiated version, cipher, the client
-certificate for RFC 8705 binding), failed handshakes must be recorded rather than lost, and later
-adversarial modes need hooks at the connection level. stdlib `http.server` with one thread per
-connection gives all of that.
+certificate for RFC 8705 binding), failed handshakes must be recorded rather than lost, and adversarial
+modes (:mod:`conformance.tls.modes`) need hooks at the connection level. stdlib `http.server` with one
+thread per connection gives all of that.
 
 Each accepted connection is wrapped with ``do_handshake_on_connect=False`` and the handshake runs in the
 connection's own thread, so a slow or failing client never blocks the accept loop. Every socket
 operation is bounded by ``timeout``. Subclasses can override :meth:`TLSServer.handshake`,
 :meth:`TLSServer.serve_connection` or :meth:`TLSServer.handle_request`.
+
+Every request gets a process-unique id (``Request.id``) and is passed to the optional observer with the
+response it got, so counterparts can log what the SUT sent them and scenarios can correlate it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import itertools
 import json
 import logging
 import socket
 import socketserver
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +38,7 @@ from cryptography import x509
 
 from conformance import rfc8705
 from conformance.pki.builder import common_name
+from conformance.tls.modes import ListenerMode, ModeContexts, ModeSettings
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,14 @@ class TLSInfo:
         return x509.load_der_x509_certificate(self.peer_cert_der) if self.peer_cert_der else None
 
 
+_request_ids = itertools.count(1)  # next() on a count is atomic under the GIL
+
+
+def next_request_id() -> str:
+    """A short id, unique within the process and increasing, e.g. ``r-000042``."""
+    return f"r-{next(_request_ids):06d}"
+
+
 @dataclass(frozen=True)
 class Request:
     """One HTTP request as the handler sees it. `path` is the raw path, without the query string."""
@@ -97,6 +111,7 @@ class Request:
     body: bytes
     tls: TLSInfo
     client_address: tuple[str, int]
+    id: str = field(default_factory=next_request_id)
 
     def header(self, name: str) -> str | None:
         """First value of a header (case-insensitive)."""
@@ -142,6 +157,9 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+# (request, response, started_at as time.time(), duration in seconds). The response has status 0 when
+# the connection was reset instead of answered (ListenerMode.RESET, or stop() during a SLOW delay).
+Observer = Callable[[Request, Response, float, float], None]
 
 
 @dataclass(frozen=True)
@@ -207,7 +225,11 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         # Same structure as the stdlib method, but any method name is dispatched and I/O errors end the
         # connection quietly (a peer that resets or times out is not a harness error).
         try:
+            if not self.owner._await_request():
+                self.close_connection = True  # accepted before a mode switch: the client reconnects
+                return
             self.raw_requestline = self.rfile.readline(65537)
+            self.owner._request_arrived()
             if len(self.raw_requestline) > 65536:
                 self.requestline = self.request_version = self.command = ""
                 self.send_error(http.HTTPStatus.REQUEST_URI_TOO_LONG)
@@ -271,6 +293,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             self.rfile.readline(3)  # CRLF after the chunk data
 
     def _dispatch(self) -> None:
+        started_at, start = time.time(), time.perf_counter()
         body = self._read_body()
         if body is None:
             self.close_connection = True
@@ -285,7 +308,16 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             tls=TLSInfo.from_socket(cast(ssl.SSLSocket, self.connection)),
             client_address=(str(self.client_address[0]), int(self.client_address[1])),
         )
-        response = self.owner._call_handler(request)
+        response = self.owner._respond(request)
+        # Observed before the write, so the observer has run by the time the client has its answer.
+        self.owner._observe(request, response or Response(0), started_at, time.perf_counter() - start)
+        if response is None:
+            self._reset()
+        else:
+            self.owner._writing()
+            self._send(response)
+
+    def _send(self, response: Response) -> None:
         self.send_response(response.status)
         names = {name.lower() for name in response.headers}
         for name, value in response.headers.items():
@@ -297,8 +329,26 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD" and not bodiless_status:
             self.wfile.write(response.body)
 
+    def _reset(self) -> None:
+        """End the connection with a TCP RST and no TLS close_notify: with SO_LINGER 0, the final close
+        of the socket (when the connection thread finishes) resets instead of sending a FIN."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+
+@dataclass(eq=False)
+class _Connection:
+    """A live connection: a dup of its socket (to interrupt it from another thread), the mode it was
+    accepted in, and whether it is waiting for its next request (keep-alive idle)."""
+
+    control: socket.socket
+    settings: ModeSettings
+    generation: int  # TLSServer._generation when accepted; a mode switch increments it
+    idle: bool = False  # waiting for the next request
+    writing: bool = False  # sending a response: its client may act on it before the thread moves on
 
 
 class TLSServer:
@@ -308,6 +358,9 @@ class TLSServer:
 
         with TLSServer(server_context(pki), handler) as srv:
             httpx.get(srv.url + "/path", verify=client_context(pki, LPS1_CLIENT_ID))
+
+    Adversarial modes (:class:`~conformance.tls.modes.ListenerMode`) are switched with :meth:`set_mode`;
+    TLS-level ones need `mode_contexts`, e.g. ``ModeContexts.from_pki(pki, "psc")``.
     """
 
     def __init__(
@@ -321,9 +374,15 @@ class TLSServer:
         max_body: int = DEFAULT_MAX_BODY,
         poll_interval: float = 0.05,
         join_timeout: float = 2.0,
+        name: str = "tls-server",
+        observer: Observer | None = None,
+        mode_contexts: ModeContexts | None = None,
     ) -> None:
         self.context = context
         self.handler = handler
+        self.name = name
+        self.observer = observer
+        self.mode_contexts = mode_contexts
         self.timeout = timeout
         self.max_body = max_body
         self._bind = (host, port)
@@ -333,8 +392,11 @@ class TLSServer:
         self._serve_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._closing = False
-        self._controls: set[socket.socket] = set()  # dup of every live connection, to interrupt it
+        self._closing = threading.Event()  # set by stop(); also cuts a SLOW delay short
+        self._connections: set[_Connection] = set()
+        self._local = threading.local()  # `.connection`: the _Connection this thread serves
+        self._mode = ModeSettings()
+        self._generation = 0
         self._threads: set[threading.Thread] = set()
         self._handshake_failures: list[HandshakeFailure] = []
         self._handler_errors: list[BaseException] = []
@@ -348,12 +410,12 @@ class TLSServer:
             raise RuntimeError("server already started")
         host, port = self._bind
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._closing = False
+        self._closing.clear()
         self._httpd = _HTTPSServer(self, (host, port), family)
         self._serve_thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": self._poll_interval},
-            name=f"tls-server-{self.port}",
+            name=f"{self.name}-{self.port}",
             daemon=True,
         )
         self._serve_thread.start()
@@ -366,8 +428,9 @@ class TLSServer:
             return
         httpd.shutdown()  # returns within one poll interval
         with self._lock:
-            self._closing = True
-            controls, threads = list(self._controls), list(self._threads)
+            self._closing.set()
+            controls = [conn.control for conn in self._connections]
+            threads = list(self._threads)
         for control in controls:
             _interrupt(control)
         httpd.server_close()
@@ -378,7 +441,7 @@ class TLSServer:
             self._serve_thread.join(self._join_timeout)
         stuck = [t.name for t in threads if t.is_alive()]
         if stuck:
-            log.warning("connection threads still running after stop: %s", stuck)
+            log.warning("%s: connection threads still running after stop: %s", self.name, stuck)
 
     close = stop
 
@@ -414,6 +477,49 @@ class TLSServer:
         if ":" in host:
             host = f"[{host}]"
         return f"https://{host}:{self.port}"
+
+    # -- adversarial modes ---------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> ListenerMode:
+        return self._mode.mode
+
+    @property
+    def mode_settings(self) -> ModeSettings:
+        return self._mode
+
+    def set_mode(
+        self, mode: ListenerMode | str, *, slow_s: float | None = None, status: int | None = None
+    ) -> None:
+        """Switch mode in place: the listening socket, hence the address, does not change.
+
+        The mode applies to connections accepted from now on. Connections accepted before are closed
+        as soon as they are idle (an in-flight request is still answered in the old mode), so a SUT
+        that pools connections meets the new mode on its next request instead of reusing an old one.
+        `slow_s` (SLOW, default 5 s) and `status` (SERVER_ERROR, default 503) are the parameters.
+        """
+        settings = ModeSettings.for_mode(mode, slow_s=slow_s, status=status)
+        if settings.mode.tls_level and (
+            self.mode_contexts is None or settings.mode not in self.mode_contexts
+        ):
+            raise ValueError(
+                f"{self.name}: mode {settings.mode} needs its SSLContext; construct the server with "
+                "mode_contexts=ModeContexts.from_pki(...)"
+            )
+        with self._changed:
+            if settings == self._mode:
+                return
+            self._mode = settings
+            self._generation += 1
+            # A client may already hold a response whose connection thread has not marked itself idle
+            # yet; wait for those writes (a stale connection shuts itself down once written), so that
+            # no client reuses a connection of the previous mode. Requests still being handled are not
+            # waited for: they are answered in the old mode, then their connection closes.
+            self._changed.wait_for(lambda: not any(c.writing for c in self._connections), self._join_timeout)
+            for conn in self._connections:
+                if conn.idle:
+                    _interrupt(conn.control)  # FIN now: a pooling client sees the connection is gone
+        log.info("%s: mode %s", self.name, settings)
 
     # -- observations for tests and checks -----------------------------------------------------------
 
@@ -468,18 +574,22 @@ class TLSServer:
     ) -> None:
         control = raw.dup()  # shutdown() on a dup reaches the same TCP connection, from any thread
         with self._lock:
-            self._controls.add(control)
-            closing = self._closing
+            conn = _Connection(control, self._mode, self._generation)
+            self._connections.add(conn)
+            closing = self._closing.is_set()
+        self._local.connection = conn  # one thread per connection: its state is thread-local
         try:
             if closing:
                 _interrupt(control)
             raw.settimeout(self.timeout)
             self.serve_connection(raw, client_address, httpd)
         except Exception:
-            log.exception("error while serving %s", client_address)
+            log.exception("%s: error while serving %s", self.name, client_address)
         finally:
-            with self._lock:
-                self._controls.discard(control)
+            self._local.connection = None
+            with self._changed:
+                self._connections.discard(conn)
+                self._changed.notify_all()
             control.close()
             raw.close()
 
@@ -496,13 +606,18 @@ class TLSServer:
             _close_quietly(tls)
 
     def handshake(self, raw: socket.socket, client_address: tuple[str, int]) -> ssl.SSLSocket | None:
-        """Run the server-side TLS handshake; on failure record it and return None."""
-        tls = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        """Run the server-side TLS handshake (with the context of the connection's mode); on failure
+        record it and return None."""
+        mode = self._connection_settings().mode
+        context = self.context
+        if mode.tls_level and self.mode_contexts is not None:
+            context = self.mode_contexts.get(mode)
+        tls = context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         try:
             tls.do_handshake()
         except (OSError, ValueError) as exc:  # ssl.SSLError, TimeoutError, resets, EOF
             failure = HandshakeFailure.from_exception(client_address, exc)
-            log.debug("handshake with %s failed: %s", client_address, failure.message)
+            log.debug("%s: handshake with %s failed: %s", self.name, client_address, failure.message)
             with self._changed:
                 self._handshake_failures.append(failure)
                 self._changed.notify_all()
@@ -514,17 +629,74 @@ class TLSServer:
         """Call the application handler; subclasses may wrap it."""
         return self.handler(request)
 
-    def _call_handler(self, request: Request) -> Response:
-        try:
-            response = self.handle_request(request)
-        except Exception as exc:
-            log.exception("handler failed on %s %s", request.method, request.path)
-            with self._lock:
-                self._handler_errors.append(exc)
-            response = Response.text("internal error in the harness handler\n", 500)
+    def _respond(self, request: Request) -> Response | None:
+        """The answer to send: the handler's, or the one the connection's mode imposes (None: reset)."""
         with self._lock:
             self._requests_served += 1
-        return response
+        settings = self._connection_settings()
+        if settings.mode is ListenerMode.RESET:
+            return None
+        if settings.mode is ListenerMode.SLOW and self._closing.wait(settings.slow_s):
+            return None  # stop() during the delay: drop the connection rather than hold shutdown up
+        canned = settings.canned_response()
+        if canned is not None:
+            return Response(*canned)
+        return self._call_handler(request)
+
+    def _call_handler(self, request: Request) -> Response:
+        try:
+            return self.handle_request(request)
+        except Exception as exc:
+            log.exception(
+                "%s: handler failed on %s %s (%s)", self.name, request.method, request.path, request.id
+            )
+            with self._lock:
+                self._handler_errors.append(exc)
+            return Response.text("internal error in the harness handler\n", 500)
+
+    def _observe(self, request: Request, response: Response, started_at: float, duration_s: float) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(request, response, started_at, duration_s)
+        except Exception:  # an observer bug must not turn into a failure the SUT sees
+            log.exception(
+                "%s: observer failed on %s %s (%s)", self.name, request.method, request.path, request.id
+            )
+
+    # -- per-connection state (one thread per connection) ---------------------------------------------
+
+    def _connection_settings(self) -> ModeSettings:
+        """The mode of the connection this thread serves (the current mode outside a connection)."""
+        conn: _Connection | None = getattr(self._local, "connection", None)
+        return conn.settings if conn is not None else self._mode
+
+    def _await_request(self) -> bool:
+        """Mark the connection idle before reading the next request; False when it was accepted before
+        a mode switch: it is then shut down at once (set_mode shuts down those already idle)."""
+        conn: _Connection | None = getattr(self._local, "connection", None)
+        if conn is None:
+            return True
+        with self._changed:
+            conn.writing = False
+            self._changed.notify_all()
+            if conn.generation != self._generation:
+                _interrupt(conn.control)
+                return False
+            conn.idle = True
+            return True
+
+    def _request_arrived(self) -> None:
+        conn: _Connection | None = getattr(self._local, "connection", None)
+        if conn is not None:
+            with self._lock:
+                conn.idle = False
+
+    def _writing(self) -> None:
+        conn: _Connection | None = getattr(self._local, "connection", None)
+        if conn is not None:
+            with self._lock:
+                conn.writing = True
 
 
 def _interrupt(sock: socket.socket) -> None:

@@ -24,7 +24,8 @@ def test_pki_writes_counterparts_json_with_the_contract_keys(tmp_path: Path) -> 
     [api] = doc["apis"]
     assert api["name"] == "apipsc" and api["scope"] == "signsessiondata"
     assert api["base_url"].startswith("https://127.0.0.1:9445/") and api["token_endpoint"].startswith(
-        "https://127.0.0.1:9444/")
+        "https://127.0.0.1:9444/"
+    )
     assert (out / doc["ca_bundle"]).is_file()
     pki = load_pki(out)
     assert set(doc["clients"]) == set(pki.clients)
@@ -44,8 +45,11 @@ def test_pki_writes_counterparts_json_with_the_contract_keys(tmp_path: Path) -> 
 
 def test_ports_come_from_the_config(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text("[counterparts]\npsc_port = 18443\napi_as_port = 18444\napi_port = 18445\n"
-                      "api_name = 'dmp'\n[counterparts.timings]\nciba_interval_s = 2\n", encoding="utf-8")
+    config.write_text(
+        "[counterparts]\npsc_port = 18443\napi_as_port = 18444\napi_port = 18445\n"
+        "api_name = 'dmp'\n[counterparts.timings]\nciba_interval_s = 2\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "pki"
     assert main(["pki", "--out", str(out), "--config", str(config)]) == 0
     doc = json.loads((out / "counterparts.json").read_text(encoding="utf-8"))
@@ -60,7 +64,10 @@ def test_ports_come_from_the_config(tmp_path: Path) -> None:
         ("[counterparts]\npsc_port = 70000\n", "psc_port: 70000 is not a TCP port"),
         ("[counterparts]\npsc_port = 9444\n", "must differ"),
         ("[counterparts]\nport = 1\n", r"unknown key\(s\) port"),
-        ("[counterparts.timings]\nciba_interval = 1\n", r"\[counterparts.timings\]: unknown key\(s\) ciba_interval"),
+        (
+            "[counterparts.timings]\nciba_interval = 1\n",
+            r"\[counterparts.timings\]: unknown key\(s\) ciba_interval",
+        ),
         ("[counterparts.timings]\nciba_interval_s = 0\n", "must be a positive number"),
     ],
 )

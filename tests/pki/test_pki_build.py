@@ -211,3 +211,12 @@ def test_issued_helpers(pki: TestPKI) -> None:
     assert pki.leaf("rogue") is pki.negatives["rogue"]
     with pytest.raises(KeyError):
         pki.leaf("nope")
+
+
+@pytest.mark.parametrize(
+    ("serial", "text"), [(0xABC, "0ABC"), (0x0ABC, "0ABC"), (0x1ABC, "1ABC"), (0x5, "05")]
+)
+def test_serial_hex_has_an_even_number_of_digits_like_openssl(serial: int, text: str) -> None:
+    from conformance.pki.builder import serial_hex
+
+    assert serial_hex(serial) == text

@@ -1,0 +1,256 @@
+"""An httpx client whose every request to the SUT is recorded as evidence, failures included.
+
+Recording sits in a transport wrapper rather than in event hooks: the transport sees connect errors and
+timeouts (hooks never run for those), gets the TLS session from the network stream before anyone reads
+the body (once the server closes the connection it is gone), and can wrap the body stream so that the
+exchange is recorded when the body has been read, whether the caller used `client.get` or
+`client.stream`. Each redirect hop is its own exchange.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any, Final
+
+import httpx
+from cryptography import x509
+
+from conformance import rfc8705
+from conformance.evidence.model import TO_SUT, Exchange, TLSDetails
+from conformance.evidence.recorder import EvidenceRecorder
+
+log = logging.getLogger(__name__)
+
+EXCHANGE_ID: Final = "exchange_id"  # key of the exchange id in `response.extensions`
+
+# Client options that configure the default transport; they go to the transport we build and wrap.
+_TRANSPORT_OPTIONS: Final = ("http1", "http2", "limits", "proxy", "cert")
+
+
+def recording_client(
+    recorder: EvidenceRecorder,
+    *,
+    counterpart: str = "sut",
+    verify: ssl.SSLContext,
+    timeout: httpx.Timeout | float,
+    client_cert_der: bytes | None = None,
+    **httpx_kwargs: Any,
+) -> httpx.Client:
+    """An `httpx.Client` recording every exchange into `recorder` under `counterpart`.
+
+    `verify` is required so that no harness call falls back to the system trust store, and `timeout`
+    so that a silent SUT cannot hang a campaign. `client_cert_der` is the certificate loaded in `verify`
+    (an `ssl.SSLContext` cannot tell), shown as the client certificate of the exchanges.
+    A failed request is recorded with `error` and the exception re-raised. An exchange is recorded when
+    its response is closed (`client.get` does it; so does leaving `client.stream(...)`);
+    `response.extensions["exchange_id"]` names it.
+    """
+    transport_options = {k: httpx_kwargs.pop(k) for k in _TRANSPORT_OPTIONS if k in httpx_kwargs}
+    inner = httpx_kwargs.pop("transport", None) or httpx.HTTPTransport(verify=verify, **transport_options)
+    mounts = httpx_kwargs.pop("mounts", None)
+
+    def wrap(transport: httpx.BaseTransport) -> RecordingTransport:
+        return RecordingTransport(
+            inner=transport, recorder=recorder, counterpart=counterpart, client_cert_der=client_cert_der
+        )
+
+    if mounts is not None:
+        mounts = {pattern: wrap(t) if t is not None else None for pattern, t in mounts.items()}
+    return httpx.Client(verify=verify, timeout=timeout, transport=wrap(inner), mounts=mounts, **httpx_kwargs)
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Wraps a transport; records each request/response pair into an `EvidenceRecorder`."""
+
+    def __init__(
+        self,
+        *,
+        inner: httpx.BaseTransport,
+        recorder: EvidenceRecorder,
+        counterpart: str = "sut",
+        client_cert_der: bytes | None = None,
+    ) -> None:
+        self._inner = inner
+        self._recorder = recorder
+        self._counterpart = counterpart
+        self._client_tls = _client_tls(client_cert_der)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        exchange_id = self._recorder.new_id()
+        scenario = self._recorder.current_scenario
+        started_at, start = time.time(), time.perf_counter()
+        body = _RequestBody(request)
+        base = Exchange(
+            id=exchange_id,
+            counterpart=self._counterpart,
+            direction=TO_SUT,
+            method=request.method,
+            url=str(request.url),
+            started_at=started_at,
+            request_headers=_decode_headers(request.headers.raw),
+            scenario=scenario,
+        )
+        try:
+            response = self._inner.handle_request(request)
+        except Exception as exc:
+            self._recorder.record(
+                replace(
+                    base,
+                    request_body=body.value,
+                    duration_s=time.perf_counter() - start,
+                    tls=self._client_tls,
+                    error=describe_error(exc),
+                )
+            )
+            raise
+        head_s = time.perf_counter() - start
+        tls = self._session_tls(response, request)  # before the body is read: the stream may be gone after
+        head = replace(
+            base,
+            status=response.status_code,
+            reason=_text(response.extensions.get("reason_phrase")),
+            response_headers=_decode_headers(response.headers.raw),
+            http_version=_text(response.extensions.get("http_version")) or "HTTP/1.1",
+            headers_received_s=head_s,
+            tls=tls,
+        )
+
+        def finish(chunks: bytes, error: str | None) -> None:
+            self._recorder.record(
+                replace(
+                    head,
+                    request_body=body.value,
+                    response_body=chunks,
+                    error=error,
+                    duration_s=time.perf_counter() - start,
+                )
+            )
+
+        response.stream = _RecordingStream(response.stream, finish)
+        response.extensions[EXCHANGE_ID] = exchange_id
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def _session_tls(self, response: httpx.Response, request: httpx.Request) -> TLSDetails | None:
+        stream = response.extensions.get("network_stream")
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        if ssl_object is None:
+            return self._client_tls
+        try:
+            cipher = ssl_object.cipher()
+            # httpcore hands out the C-level SSL object: positional argument only.
+            server = _cert_fields(ssl_object.getpeercert(True))
+            return replace(
+                self._client_tls or TLSDetails(),
+                version=ssl_object.version(),
+                cipher=cipher[0] if cipher else None,
+                alpn_protocol=ssl_object.selected_alpn_protocol(),
+                server_subject=server[0],
+                server_issuer=server[1],
+                server_x5t_s256=server[2],
+            )
+        except Exception:  # evidence is best effort; the harness call itself must go on
+            log.exception("could not read the TLS session of %s", request.url)
+            return self._client_tls
+
+
+def describe_error(exc: BaseException) -> str:
+    """`"ReadTimeout: The read operation timed out"`: the class says what failed, the text says how."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _RequestBody:
+    """The request body: read already for ordinary requests; captured while sent for streamed ones."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        self._chunks: list[bytes] = []
+        try:
+            self._content: bytes | None = request.content
+        except httpx.RequestNotRead:
+            self._content = None
+            request.stream = _CapturingRequestStream(request.stream, self._chunks)
+
+    @property
+    def value(self) -> bytes:
+        return self._content if self._content is not None else b"".join(self._chunks)
+
+
+class _CapturingRequestStream(httpx.SyncByteStream):
+    def __init__(self, inner: Any, sink: list[bytes]) -> None:
+        self._inner = inner
+        self._sink = sink
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._sink.append(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
+class _RecordingStream(httpx.SyncByteStream):
+    """Passes the body through, keeps a copy, and records once on close (with the read error, if any)."""
+
+    def __init__(self, inner: Any, finish: Callable[[bytes, str | None], None]) -> None:
+        self._inner = inner
+        self._finish = finish
+        self._chunks: list[bytes] = []
+        self._error: str | None = None
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._inner:
+                self._chunks.append(chunk)
+                yield chunk
+        except Exception as exc:
+            self._error = describe_error(exc)
+            raise
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self._done:
+                self._done = True
+                self._finish(b"".join(self._chunks), self._error)
+
+
+def _client_tls(der: bytes | None) -> TLSDetails | None:
+    if der is None:
+        return None
+    subject, issuer, x5t = _cert_fields(der)
+    return TLSDetails(client_subject=subject, client_issuer=issuer, client_x5t_s256=x5t)
+
+
+def _cert_fields(der: bytes | None) -> tuple[str | None, str | None, str | None]:
+    """Subject, issuer (RFC 4514) and RFC 8705 thumbprint; the thumbprint even when parsing fails."""
+    if not der:
+        return None, None, None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), rfc8705.x5t_s256(der)
+    except ValueError:
+        return None, None, rfc8705.x5t_s256(der)
+
+
+def _decode_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None

@@ -1,0 +1,207 @@
+"""The campaign's evidence store: every exchange, in both directions, recorded from any thread.
+
+Counterparts record from their server threads (through `server_observer`), the harness records its own
+calls to the SUT (through `recording_client`), and the pytest plugin tags what happens during a scenario
+with `set_scenario`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urlencode
+
+from conformance.evidence.model import TO_HARNESS, Exchange, TLSDetails
+
+if TYPE_CHECKING:
+    from conformance.tls.server import Request, Response
+
+log = logging.getLogger(__name__)
+
+ServerObserver = Callable[["Request", "Response", float, float], None]
+
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+NO_ANSWER: Final = "NoAnswer: the counterpart closed the connection without answering (on purpose)"
+_EPOCH_2001: Final = 1e9  # a "duration" this large is an end timestamp, not a duration
+
+
+class EvidenceRecorder:
+    """Thread-safe, append-only list of exchanges with an index by id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Exchange] = []
+        self._by_id: dict[str, Exchange] = {}
+        self._counter = itertools.count(1)
+        self._scenario: str | None = None
+
+    # -- recording ---------------------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        """A fresh exchange id, for callers that must name an exchange before recording it."""
+        return f"ex-{next(self._counter):06d}"
+
+    def record(self, exchange: Exchange) -> str:
+        """Store `exchange` and return its id (assigned if empty, suffixed if already taken).
+
+        An exchange without a scenario is tagged with the current one.
+        """
+        with self._lock:
+            wanted = exchange.id or self.new_id()
+            exchange_id = wanted
+            while exchange_id in self._by_id:
+                exchange_id = f"{wanted}-{next(self._counter)}"
+            scenario = exchange.scenario if exchange.scenario is not None else self._scenario
+            stored = replace(exchange, id=exchange_id, scenario=scenario)
+            self._items.append(stored)
+            self._by_id[exchange_id] = stored
+        return exchange_id
+
+    @property
+    def current_scenario(self) -> str | None:
+        with self._lock:
+            return self._scenario
+
+    def set_scenario(self, nodeid: str | None) -> None:
+        """Tag exchanges recorded from now on with `nodeid` (None: outside any scenario)."""
+        with self._lock:
+            self._scenario = nodeid
+
+    @contextlib.contextmanager
+    def scenario(self, nodeid: str | None) -> Iterator[None]:
+        """`set_scenario` for the duration of a block, restoring the previous one after."""
+        previous = self.current_scenario
+        self.set_scenario(nodeid)
+        try:
+            yield
+        finally:
+            self.set_scenario(previous)
+
+    def server_observer(self, counterpart: str, *, server_subject: str | None = None) -> ServerObserver:
+        """Adapter for `TLSServer(observer=...)`: records what a counterpart served to the SUT.
+
+        The observer takes `(request, response, started_at, duration_s)`; a fourth argument that is an
+        epoch timestamp rather than a duration is taken as the end time. It never raises into the server
+        thread: a recording failure is logged and the exchange is lost, the response is not.
+        """
+
+        def observe(request: Request, response: Response, started_at: float, duration_s: float) -> None:
+            try:
+                if duration_s > _EPOCH_2001:
+                    duration_s = max(0.0, duration_s - started_at)
+                self.record(
+                    _server_exchange(counterpart, request, response, started_at, duration_s, server_subject)
+                )
+            except Exception:
+                log.exception("could not record an exchange of %s", counterpart)
+
+        return observe
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def exchanges(
+        self,
+        *,
+        counterpart: str | None = None,
+        since: float | None = None,
+        scenario: str | None = None,
+        direction: str | None = None,
+    ) -> list[Exchange]:
+        """Recorded exchanges in recording order, filtered; `since` is an epoch time (started at or after)."""
+        with self._lock:
+            items = list(self._items)
+        return [
+            e
+            for e in items
+            if (counterpart is None or e.counterpart == counterpart)
+            and (since is None or e.started_at >= since)
+            and (scenario is None or e.scenario == scenario)
+            and (direction is None or e.direction == direction)
+        ]
+
+    def count(
+        self,
+        *,
+        counterpart: str | None = None,
+        since: float | None = None,
+        scenario: str | None = None,
+        direction: str | None = None,
+    ) -> int:
+        found = self.exchanges(counterpart=counterpart, since=since, scenario=scenario, direction=direction)
+        return len(found)
+
+    def get(self, exchange_id: str) -> Exchange | None:
+        with self._lock:
+            return self._by_id.get(exchange_id)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._by_id.clear()
+
+    # -- export ------------------------------------------------------------------------------------
+
+    def write(self, directory: str | Path, *, scenario: str | None = None) -> tuple[Path, Path]:
+        """Write `evidence.json` and `evidence.har` (redacted) into `directory`; returns their paths."""
+        from conformance.evidence.export import write_evidence
+
+        return write_evidence(self.exchanges(scenario=scenario), directory)
+
+
+def _server_exchange(
+    counterpart: str,
+    request: Request,
+    response: Response,
+    started_at: float,
+    duration_s: float,
+    server_subject: str | None,
+) -> Exchange:
+    headers = [(str(k), str(v)) for k, v in request.headers.items()]
+    host = request.headers.get("Host") or "unknown-host"
+    url = f"https://{host}{request.path}"
+    if request.query:
+        url += "?" + urlencode(request.query, doseq=True)
+    tls = request.tls
+    request_id = getattr(request, "id", None)
+    exchange = Exchange(
+        id=request_id if isinstance(request_id, str) else "",
+        counterpart=counterpart,
+        direction=TO_HARNESS,
+        method=request.method,
+        url=url,
+        started_at=started_at,
+        duration_s=duration_s,
+        request_headers=headers,
+        request_body=request.body,
+        tls=TLSDetails(
+            version=tls.version,
+            cipher=tls.cipher,
+            alpn_protocol=tls.alpn_protocol,
+            client_subject=tls.peer_subject,
+            client_issuer=tls.peer_issuer,
+            client_x5t_s256=tls.peer_x5t_s256,
+            server_subject=server_subject,
+        ),
+    )
+    if response.status == 0:  # TLSServer's marker for "no answer" (a reset mode)
+        return replace(exchange, error=NO_ANSWER)
+    response_headers = [(str(k), str(v)) for k, v in response.headers.items()]
+    bodiless = response.status in _NO_BODY_STATUSES or response.status < 200 or request.method == "HEAD"
+    if not bodiless and not any(k.lower() == "content-length" for k, _ in response_headers):
+        response_headers.append(("Content-Length", str(len(response.body))))  # the server adds it
+    return replace(
+        exchange,
+        status=response.status,
+        response_headers=response_headers,
+        response_body=b"" if bodiless else response.body,
+    )
