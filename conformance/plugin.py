@@ -31,6 +31,7 @@ from conformance.attestation import load_attestations
 from conformance.checks import CheckFailed, CheckRecorder
 from conformance.config import Config, load_config
 from conformance.errors import UsageError
+from conformance.evidence import EvidenceRecorder
 from conformance.report import render_html
 from conformance.requirements import load_catalogues, requirement_index
 from conformance.results import (
@@ -93,6 +94,7 @@ class Campaign:
     active: bool = False
     written: bool = False  # results already written (an early exit wrote them)
     sut_process: SutProcess | None = None
+    evidence: EvidenceRecorder = field(default_factory=EvidenceRecorder)
 
     @property
     def journal(self) -> Path:
@@ -212,6 +214,12 @@ def psc_config(request: pytest.FixtureRequest) -> Config:
 
 
 @pytest.fixture(scope="session")
+def evidence(request: pytest.FixtureRequest) -> EvidenceRecorder:
+    """Every exchange of the campaign, tagged with the scenario it happened in."""
+    return campaign_of(request.config).evidence
+
+
+@pytest.fixture(scope="session")
 def sut_role(request: pytest.FixtureRequest) -> Role:
     return campaign_of(request.config).role
 
@@ -238,6 +246,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if marker is None:
         return
     item.stash[_RECORDER] = CheckRecorder(declared=frozenset(marker.args))
+    campaign_of(item.config).evidence.set_scenario(item.nodeid)
     item.stash[_STARTED] = time.monotonic()
     item.stash[_PHASES] = {}
     for rid in marker.args:
@@ -298,6 +307,7 @@ def pytest_runtest_makereport(
     if report.when == "teardown":
         record = _scenario_record(item, phases)
         campaign = campaign_of(item.config)
+        campaign.evidence.set_scenario(None)
         campaign.records.append(record)
         with campaign.journal.open("a", encoding="utf-8") as journal:
             journal.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
@@ -395,6 +405,7 @@ def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]
         status=status,
     )
     campaign.output.mkdir(parents=True, exist_ok=True)
+    campaign.evidence.write(campaign.output / "evidence")
     write_results(doc, campaign.output / "results.json")
     (campaign.output / "report.html").write_text(render_html(doc, campaign.lang), encoding="utf-8")
     return doc

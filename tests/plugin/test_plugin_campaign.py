@@ -67,6 +67,15 @@ def test_hangs(checks):
     checks.record(Check("flows", ("EXI PSC 10",), fr="f", en="e"), True)
     time.sleep(30)
 
+@pytest.mark.verifies("EXI PSC 15")
+def test_records_evidence(checks, evidence):
+    from conformance.evidence import Exchange
+    evidence.record(Exchange(counterpart="psc", direction="to_harness", method="POST",
+                             url="https://127.0.0.1:1/evidence-probe", started_at=time.time(),
+                             status=200))
+    checks.exchanged_with_sut()
+    checks.record(Check("token_request", ("EXI PSC 15",), fr="f", en="e"), True)
+
 def test_plain_pytest_is_ignored():
     assert True
 '''
@@ -102,6 +111,7 @@ def test_outcomes_follow_the_verdict_rules(campaign: tuple[pytest.RunResult, dic
         "test_warning_only": "passed",
         "test_crashes": "error",
         "test_hangs": "error",
+        "test_records_evidence": "passed",
     }
     verdicts = {r["id"]: r["verdict"] for r in doc["requirements"]}
     assert verdicts["EXI PSC 24"] == "pass"
@@ -121,7 +131,7 @@ def test_outcomes_follow_the_verdict_rules(campaign: tuple[pytest.RunResult, dic
     assert "exceeded its 1 s bound" in hang["detail"] and hang["duration_s"] < 10
     assert doc["scenarios"][0]["title"] == "Le plancher TLS est respecté"
     # pytest's own verdict agrees: failing checks fail the test, vacuous scenarios are skipped
-    result.assert_outcomes(passed=4, failed=4, skipped=2)
+    result.assert_outcomes(passed=5, failed=4, skipped=2)
 
 
 def test_junit_carries_requirement_ids(campaign: tuple[pytest.RunResult, dict[str, Any], Path]) -> None:
@@ -132,13 +142,21 @@ def test_junit_carries_requirement_ids(campaign: tuple[pytest.RunResult, dict[st
     assert ("requirement", "EXI PSC 24") in props
 
 
-def test_journal_and_report_are_written(campaign: tuple[pytest.RunResult, dict[str, Any], Path]) -> None:
+def test_journal_report_and_evidence_are_written(
+    campaign: tuple[pytest.RunResult, dict[str, Any], Path],
+) -> None:
     _, doc, out = campaign
     lines = (out / "scenarios.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(doc["scenarios"]) == 9
+    assert len(lines) == len(doc["scenarios"]) == 10
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Matrice des exigences" in page and "EXI PSC 24" in page
-    assert (out / "evidence").is_dir()
+    exchanges = json.loads((out / "evidence" / "evidence.json").read_text(encoding="utf-8"))["exchanges"]
+    [exchange] = [e for e in exchanges if e["request"]["url"].endswith("/evidence-probe")]
+    assert exchange["scenario"].endswith("::test_records_evidence")
+    har = json.loads((out / "evidence" / "evidence.har").read_text(encoding="utf-8"))
+    assert har["log"]["version"] == "1.2" and har["log"]["entries"][0]["_scenario"].endswith(
+        "test_records_evidence"
+    )
 
 
 def test_unknown_requirement_id_is_a_usage_error(pytester: pytest.Pytester) -> None:
