@@ -1,0 +1,361 @@
+"""The reference Proxy e-Santé: the API Conformité over HTTPS, in front of PSC and the API PSC.
+
+POST /connect        CIBA at PSC for the LPS named by clientId, with that LPS's certificate; ID token
+                     validated; access token introspected with the proxy's own certificate; token
+                     exchange at every API with the LPS's certificate; a session cookie.
+/send/<api>/<path>   the LPS's request forwarded with the session's API token (Bearer) over mTLS
+                     with the session's LPS certificate.
+DELETE /disconnect   PSC end-session with id_token_hint, then the session is forgotten.
+GET /traces          what happened, for the conformance process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import ssl
+import threading
+import time
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+
+from conformance.reference.consumer.exchange import TokenExchanger
+from conformance.reference.consumer.psc_client import PscClient, PscTokens
+from conformance.reference.consumer.sessions import Session, SessionStore
+from conformance.reference.consumer.settings import ProxySettings
+from conformance.reference.consumer.traces import TraceLog
+from conformance.reference.consumer.upstream import Identities, UpstreamRefusal, UpstreamUnavailable, call
+from conformance.tls import Request, Response, TLSServer
+
+COOKIE = "proxy_session_id"
+CHANNELS = ("CARD", "MOBILE")
+_FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language")
+_FORWARDED_RESPONSE_HEADERS = ("Content-Type",)
+
+
+def descriptor(
+    status: int, message: str, metadata: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """The API Conformité's error descriptor `{code, message, metadata}`."""
+    body: dict[str, Any] = {"code": str(status), "message": message}
+    if metadata is not None:
+        body["metadata"] = metadata
+    return Response.json(body, status, headers)
+
+
+class ReferenceProxy:
+    def __init__(self, settings: ProxySettings) -> None:
+        self.settings = settings
+        self.identities = Identities(settings)
+        self.psc = PscClient(settings, self.identities)
+        self.exchanger = TokenExchanger(self.identities)
+        self.sessions = SessionStore(settings.idle_timeout_s, settings.session_timeout_s)
+        self.traces = TraceLog()
+        self.server = TLSServer(
+            self.server_context(), self.handle, host=settings.host, port=settings.port, name="reference-proxy"
+        )
+        self._stopping = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name="session-reaper", daemon=True)
+
+    def server_context(self) -> ssl.SSLContext:
+        """The API Conformité's own endpoint: TLS 1.2 at least; the LPS presents no certificate."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.settings.server_cert, self.settings.server_key)
+        return context
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> ReferenceProxy:
+        self.server.start()
+        self._reaper.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.server.stop()
+        self.identities.close()
+
+    def __enter__(self) -> ReferenceProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _reap(self) -> None:
+        period = max(0.05, min(1.0, self.settings.idle_timeout_s / 4))
+        while not self._stopping.wait(period):
+            self.sessions.reap()
+
+    # -- dispatch ----------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        path, method = request.path, request.method.upper()
+        if path.startswith("/send/"):
+            return self.send(request)
+        routes = {
+            ("POST", "/connect"): self.connect,
+            ("DELETE", "/disconnect"): self.disconnect,
+            ("GET", "/traces"): self.list_traces,
+            ("GET", "/check/alive"): self.alive,
+        }
+        handler = routes.get((method, path))
+        if handler is not None:
+            return handler(request)
+        if any(p == path for _, p in routes):
+            return descriptor(405, f"method {method} not allowed on {path}")
+        return descriptor(404, f"no such endpoint: {path}")
+
+    def alive(self, request: Request) -> Response:
+        return Response.text("OK")
+
+    # -- connect -----------------------------------------------------------------------------------
+
+    def connect(self, request: Request) -> Response:
+        ip = caller_ip(request)
+        replay = self.sessions.alive(session_cookie(request))
+        if replay is not None:
+            self.sessions.touch(replay)
+            self.trace("CONNECT_REPLAY", replay, ip)
+            return Response(304)
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        fields = ("nationalId", "bindingMessage", "clientId", "channel")
+        if not isinstance(body, dict):
+            return descriptor(
+                400, "The request body must be a JSON object.", {"nationalId": None, "clientId": None}
+            )
+        metadata = {"nationalId": body.get("nationalId"), "clientId": body.get("clientId")}
+        missing = [f for f in fields if not isinstance(body.get(f), str) or not body[f]]
+        if missing:
+            return descriptor(400, f"Missing or invalid field(s): {', '.join(missing)}.", metadata)
+        if body["channel"] not in CHANNELS:
+            return descriptor(400, "channel must be CARD or MOBILE.", metadata)
+        if not re.fullmatch(r"\d{2}", body["bindingMessage"]):
+            return descriptor(400, "bindingMessage must be two digits (00-99).", metadata)
+        client_id = body["clientId"]
+        if client_id not in self.settings.lps_clients:
+            return descriptor(404, "User National ID or Software Client ID Not Found.", metadata)
+        try:
+            session = self.open_session(
+                client_id, body["nationalId"], body["bindingMessage"], body["channel"]
+            )
+        except UpstreamRefusal as refusal:
+            self.traces.record(
+                "CONNECT_FAILURE",
+                client_id=client_id,
+                national_id=body["nationalId"],
+                ip_address=ip,
+                session_id=None,
+                session_state=None,
+                dn=self.identities.subject(client_id),
+            )
+            return descriptor(401, str(refusal), metadata)
+        except jwt.InvalidTokenError as exc:
+            self.traces.record(
+                "CONNECT_FAILURE",
+                client_id=client_id,
+                national_id=body["nationalId"],
+                ip_address=ip,
+                session_id=None,
+                session_state=None,
+                dn=self.identities.subject(client_id),
+            )
+            return descriptor(401, f"PSC ID token rejected: {exc}", metadata)
+        except UpstreamUnavailable:
+            self.traces.record(
+                "CONNECT_FAILURE",
+                client_id=client_id,
+                national_id=body["nationalId"],
+                ip_address=ip,
+                session_id=None,
+                session_state=None,
+                dn=self.identities.subject(client_id),
+            )
+            return Response(503)
+        self.sessions.add(session)
+        self.trace("CONNECT_SUCCESS", session, ip)
+        return Response.json(
+            {"proxy_session_id": session.id, "session_state": session.psc.session_state},
+            headers={"Set-Cookie": self.cookie(session.id)},
+        )
+
+    def open_session(self, client_id: str, national_id: str, binding_message: str, channel: str) -> Session:
+        tokens = self.psc.authenticate(client_id, national_id, binding_message, channel)
+        introspection = self.psc.introspect(tokens.access_token)
+        if not introspection.get("active"):
+            raise UpstreamRefusal(401, "invalid_token", "PSC access token is not active")
+        subject = str(introspection.get("SubjectNameID") or tokens.claims.get("SubjectNameID") or "")
+        api_tokens = {
+            name: self.exchanger.exchange(client_id, api, tokens.access_token)
+            for name, api in self.settings.apis.items()
+        }
+        return Session(
+            client_id=client_id,
+            national_id=subject,
+            psc=tokens,
+            api_tokens=api_tokens,
+            certificate_dn=self.identities.subject(client_id),
+        )
+
+    def cookie(self, session_id: str) -> str:
+        """A session cookie: no Expires/Max-Age, so it ends with the LPS (RECO PSC 06)."""
+        return f"{COOKIE}={session_id}; Path=/; Secure; HttpOnly; SameSite=Strict"
+
+    # -- send --------------------------------------------------------------------------------------
+
+    def send(self, request: Request) -> Response:
+        session = self.sessions.alive(session_cookie(request))
+        if session is None:
+            return descriptor(401, "No session found.")
+        _, _, rest = request.path.partition("/send/")
+        api_name, _, endpoint = rest.partition("/")
+        api = self.settings.apis.get(api_name)
+        if api is None:
+            return descriptor(404, f"Unknown API {api_name!r}.")
+        self.sessions.touch(session)
+        try:
+            with session.lock:
+                token = self.api_token(session, api_name)
+            response = self.forward(session, api_name, token, request, endpoint)
+        except UpstreamRefusal as refusal:
+            return descriptor(401, str(refusal))
+        except UpstreamUnavailable as exc:
+            status = 504 if exc.timeout else (502 if exc.status else 503)
+            return descriptor(status, f"API {api_name} unavailable: {exc}")
+        self.trace(
+            "SEND",
+            session,
+            caller_ip(request),
+            api_request={"nomApiPsc": api_name, "methode": request.method.upper(), "path": "/" + endpoint},
+        )
+        return response
+
+    def api_token(self, session: Session, api_name: str) -> str:
+        """A valid API token: exchanged again when expired, after refreshing the PSC token if needed."""
+        token = session.api_tokens.get(api_name)
+        if token is not None and token.expires_at > time.time() + 5:
+            return token.access_token
+        api = self.settings.apis[api_name]
+        self.refresh_psc_if_needed(session)
+        try:
+            fresh = self.exchanger.exchange(session.client_id, api, session.psc.access_token)
+        except UpstreamRefusal as refusal:
+            if refusal.error != "invalid_grant":
+                raise
+            # IG error case 1a: the PSC token expired; refresh it and exchange again.
+            session.psc = self.psc.refresh(session.client_id, session.psc)
+            fresh = self.exchanger.exchange(session.client_id, api, session.psc.access_token)
+        session.api_tokens[api_name] = fresh
+        return fresh.access_token
+
+    def refresh_psc_if_needed(self, session: Session) -> None:
+        """Only on the LPS's activity: never in the background (EXI PSC 11)."""
+        if session.psc.expires_at - time.time() < self.settings.refresh_margin_s:
+            session.psc = self.psc.refresh(session.client_id, session.psc)
+
+    def authorization(self, api_token: str) -> str:
+        return f"Bearer {api_token}"
+
+    def forwarding_identity(self, session: Session) -> str:
+        """The certificate of the business call: the session's LPS, as for its token exchange."""
+        return session.client_id
+
+    def forward(
+        self, session: Session, api_name: str, token: str, request: Request, endpoint: str
+    ) -> Response:
+        api = self.settings.apis[api_name]
+        url = f"{api.base_url}/{endpoint}"
+        query = {k: v for k, v in request.query.items()}
+        if query:
+            url += "?" + urlencode(query, doseq=True)
+        headers = {h: v for h in _FORWARDED_REQUEST_HEADERS if (v := request.header(h))}
+        headers["Authorization"] = self.authorization(token)
+        answer = call(
+            self.identities.http(self.forwarding_identity(session)),
+            request.method.upper(),
+            url,
+            headers=headers,
+            content=request.body,
+        )
+        if answer.status_code >= 500:
+            raise UpstreamUnavailable(f"{api_name} answered {answer.status_code}", status=answer.status_code)
+        out_headers = {h: v for h in _FORWARDED_RESPONSE_HEADERS if (v := answer.headers.get(h))}
+        return Response(answer.status_code, out_headers, answer.content)
+
+    # -- disconnect --------------------------------------------------------------------------------
+
+    def disconnect(self, request: Request) -> Response:
+        session = self.sessions.alive(session_cookie(request))
+        if session is None:
+            return descriptor(401, "Session ID not found.")
+        self.sessions.remove(session.id)
+        with contextlib.suppress(UpstreamUnavailable):  # over either way; PSC's own session expires by itself
+            self.end_psc_session(session)
+        self.trace("DISCONNECT", session, caller_ip(request))
+        expired = f"{COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"
+        return Response(200, {"Set-Cookie": expired})
+
+    def end_psc_session(self, session: Session) -> None:
+        self.psc.end_session(session.client_id, session.psc)
+        session.api_tokens.clear()
+
+    # -- traces ------------------------------------------------------------------------------------
+
+    def list_traces(self, request: Request) -> Response:
+        try:
+            start = parse_instant(request.query.get("start", [""])[0])
+            end_text = request.query.get("end", [""])[0]
+            end = parse_instant(end_text) if end_text else dt.datetime.now(dt.UTC)
+        except ValueError:
+            return descriptor(400, "start (required) and end must be ISO 8601 date-times.")
+        return Response.json(self.traces.between(start, end))
+
+    def trace(self, event: str, session: Session, ip: str, api_request: dict[str, str] | None = None) -> None:
+        self.traces.record(
+            event,
+            client_id=session.client_id,
+            national_id=session.national_id,
+            ip_address=ip,
+            session_id=session.id,
+            session_state=session.psc.session_state,
+            dn=session.certificate_dn,
+            api_request=api_request,
+        )
+
+
+def session_cookie(request: Request) -> str | None:
+    header = request.header("Cookie")
+    if not header:
+        return None
+    try:
+        cookie = SimpleCookie(header)
+    except CookieError:
+        return None
+    morsel = cookie.get(COOKIE)
+    return morsel.value if morsel else None
+
+
+def caller_ip(request: Request) -> str:
+    forwarded = request.header("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.client_address[0]
+
+
+def parse_instant(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+__all__ = ["COOKIE", "PscTokens", "ReferenceProxy", "descriptor"]
