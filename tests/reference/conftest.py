@@ -12,7 +12,7 @@ import pytest
 from conformance.counterparts.layout import CounterpartSettings
 from conformance.counterparts.psc import PscTimings
 from conformance.counterparts.suite import Counterparts
-from conformance.pki import TestPKI
+from conformance.pki import TestPKI, load_pki_files
 from conformance.reference.consumer.proxy import ReferenceProxy
 from conformance.reference.consumer.settings import load_settings
 
@@ -45,20 +45,14 @@ def write_proxy_config(directory: Path, **proxy: object) -> Path:
 def bench_factory(pki: TestPKI, tmp_path: Path) -> Iterator[object]:
     started: list[Bench] = []
 
-    def make(**proxy: object) -> Bench:
-        settings = CounterpartSettings(
-            psc_port=0,
-            api_as_port=0,
-            api_port=0,
-            psc_timings=PscTimings(ciba_interval_s=0.05, slow_down_increment_s=0.05),
-        )
+    def make(psc_timings: PscTimings | None = None, **proxy: object) -> Bench:
+        timings = psc_timings or PscTimings(ciba_interval_s=0.05, slow_down_increment_s=0.05)
+        settings = CounterpartSettings(psc_port=0, api_as_port=0, api_port=0, psc_timings=timings)
         counterparts = Counterparts.build(pki, settings).start()
-        files = (
-            pki.write(tmp_path, p12_password=P12_PASSWORD) if not (tmp_path / "pki.json").exists() else None
-        )
-        from conformance.pki import load_pki_files
-
-        files = files or load_pki_files(tmp_path)
+        if (tmp_path / "pki.json").exists():
+            files = load_pki_files(tmp_path)
+        else:
+            files = pki.write(tmp_path, p12_password=P12_PASSWORD)
         counterparts.write_counterparts_file(tmp_path, files, P12_PASSWORD)
         proxy_settings = load_settings(write_proxy_config(tmp_path, **proxy))
         bench = Bench(counterparts, ReferenceProxy(proxy_settings).start(), tmp_path)
