@@ -178,10 +178,16 @@ def _bring_up_sut(session: pytest.Session, campaign: Campaign) -> None:
             sut.base_url, timeout_s=sut.startup_timeout_s, ca_file=sut.ca_file, process=campaign.sut_process
         )
     except SutUnreachable as exc:
-        _stop_sut(campaign)
-        write_campaign(campaign, CampaignStatus(complete=False, errors=(str(exc),)))
-        campaign.written = True
-        pytest.exit(f"system under test unreachable: {exc}", returncode=SUT_UNREACHABLE)
+        abort_campaign(session.config, str(exc))
+
+
+def abort_campaign(config: pytest.Config, reason: str) -> None:
+    """End the run now with exit status 3, after writing the report of what ran so far."""
+    campaign = campaign_of(config)
+    _stop_sut(campaign)
+    write_campaign(campaign, CampaignStatus(complete=False, errors=(reason,)))
+    campaign.written = True
+    pytest.exit(f"system under test unreachable: {reason}", returncode=SUT_UNREACHABLE)
 
 
 def _stop_sut(campaign: Campaign) -> None:
@@ -268,7 +274,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     outcome, why = scenario_outcome(
         pytest_outcome="passed",
         checks=recorder.results,
-        sut_exchanges=recorder.sut_exchanges,
+        sut_exchanges=recorder.sut_exchanges + campaign_of(item.config).evidence.count(scenario=item.nodeid),
         needs_sut=needs_sut,
     )
     if outcome is Outcome.NOT_RUN:
@@ -338,13 +344,16 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
         pytest_outcome, detail = ("failed" if judged else "error"), _longrepr(call)
     else:
         pytest_outcome = "passed"
+    # Exchanges with the SUT: those the scenario declared, and every recorded exchange (calls to
+    # the SUT and the SUT's calls to the counterparts) that happened while it ran.
+    sut_exchanges = recorder.sut_exchanges + campaign_of(item.config).evidence.count(scenario=item.nodeid)
     if pytest_outcome == "skipped" and detail.startswith(NOT_RUN_PREFIX):
         outcome, detail = Outcome.NOT_RUN, detail[len(NOT_RUN_PREFIX) :]
     else:
         outcome, why = scenario_outcome(
             pytest_outcome=pytest_outcome,
             checks=recorder.results,
-            sut_exchanges=recorder.sut_exchanges,
+            sut_exchanges=sut_exchanges,
             needs_sut=bool(marker.kwargs.get("sut", True)),
         )
         detail = detail or why
@@ -356,7 +365,7 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
         checks=list(recorder.results),
         duration_s=time.monotonic() - item.stash[_STARTED],
         title=(doc or "").strip().splitlines()[0] if doc and doc.strip() else "",
-        sut_exchanges=recorder.sut_exchanges,
+        sut_exchanges=sut_exchanges,
         needs_sut=bool(marker.kwargs.get("sut", True)),
         detail=detail,
     )

@@ -14,6 +14,9 @@ from conformance.counterparts.layout import CounterpartSettings, write_counterpa
 from conformance.errors import UsageError
 from conformance.pki import DEFAULT_P12_PASSWORD, PROXY_CLIENT_ID, PkiError, PkiFiles, TestPKI, build_pki
 from conformance.pki.builder import DEFAULT_LEAF_VALIDITY
+from conformance.reference.consumer.settings import PROXY_CONFIG_FILE as REFERENCE_PROXY_FILE
+
+DEFAULT_PROXY_PORT = 8443
 
 
 def register(sub: Any) -> None:
@@ -65,6 +68,14 @@ def register(sub: Any) -> None:
         help="campaign configuration whose [counterparts] table gives the ports written in counterparts.json "
         "(default ports otherwise)",
     )
+    parser.add_argument(
+        "--proxy-port",
+        type=int,
+        default=DEFAULT_PROXY_PORT,
+        metavar="N",
+        help=f"port of the reference proxy written in {REFERENCE_PROXY_FILE} "
+        f"(default: {DEFAULT_PROXY_PORT}; 0 for any free port)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -77,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         return _usage(f"--out {out}: directory is not empty; use --force to write into it anyway")
     if args.valid_days < 1:
         return _usage("--valid-days must be at least 1")
+    if not 0 <= args.proxy_port <= 65535:
+        return _usage(f"--proxy-port {args.proxy_port} is not a TCP port")
     try:
         settings = load_config(args.config).counterparts if args.config else CounterpartSettings()
     except UsageError as exc:
@@ -94,9 +107,60 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"psc-conformance pki: cannot write {out}: {exc}", file=sys.stderr)
         return exitcodes.HARNESS_OR_SUT
-    written = [*files.all_paths(), write_counterparts(out, settings, pki, files, args.p12_password)]
+    written = [
+        *files.all_paths(),
+        write_counterparts(out, settings, pki, files, args.p12_password),
+        write_reference_proxy_config(out, port=args.proxy_port),
+    ]
     _print_summary(pki, files, written)
+    config_hint = f" --config {args.config}" if args.config else ""
+    print("Next: serve the counterparts with this PKI, then the reference proxy in front of them:")
+    print(f"  psc-conformance counterparts --pki {out}{config_hint}")
+    print(f"  psc-conformance reference consumer --config {out / REFERENCE_PROXY_FILE}")
     return exitcodes.OK
+
+
+def reference_proxy_config(*, port: int = DEFAULT_PROXY_PORT, host: str = "127.0.0.1") -> str:
+    """The text of `reference-proxy.toml`: commented, so the file explains itself to whoever opens it."""
+    return f"""\
+# Configuration of the reference Proxy e-Santé shipped with psc-conformance.
+# Serve it with:  psc-conformance reference consumer --config <this file>
+# It talks to the harness's counterparts (psc-conformance counterparts) exactly as a vendor's
+# proxy would: everything it needs to know about them comes from counterparts.json.
+
+[proxy]
+# The counterparts file written beside this one by `psc-conformance pki`, relative to this file:
+# PSC discovery URL, the PSC clients (one per LPS, plus the proxy's own) with their certificates,
+# the APIs with their token endpoints and scopes, the CA bundle, the proxy's server certificate.
+counterparts = "counterparts.json"
+
+# Address of the proxy's API Conformité (HTTPS with the sut_server certificate of counterparts.json).
+# The LPS (or curl) calls https://{host}:{port}/connect, /send/<api>/<endpoint>, /traces, /disconnect.
+host = "{host}"
+port = {port}
+
+# Seconds of inactivity after which a proxy session ends (EXI PSC 32). A campaign that judges this
+# proxy declares the same value in [sut.declared] idle_timeout_s.
+idle_timeout_s = 900
+
+# Maximum lifetime of a proxy session in seconds, however active it is.
+session_timeout_s = 14400
+
+# Optional, with their defaults:
+# refresh_margin_s = 30     # refresh the PSC access token this long before it expires (on LPS activity only)
+# http_timeout_s = 10       # bound on every call to PSC and the APIs
+# ciba_max_wait_s = 150     # give up a CIBA authentication after this long
+# faults = []               # injected defects, see `psc-conformance faults` (for the harness's self-tests)
+"""
+
+
+def write_reference_proxy_config(
+    directory: Path, *, port: int = DEFAULT_PROXY_PORT, host: str = "127.0.0.1"
+) -> Path:
+    """Write `reference-proxy.toml`, so the reference proxy runs from the PKI directory as it is."""
+    path = directory / REFERENCE_PROXY_FILE
+    path.write_text(reference_proxy_config(port=port, host=host), encoding="utf-8")
+    return path
 
 
 def _usage(message: str) -> int:

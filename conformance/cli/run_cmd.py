@@ -87,10 +87,7 @@ def _run(args: argparse.Namespace) -> int:
                 "--fault injects defects in the embedded reference SUT; it cannot apply to "
                 "the external SUT of --config"
             )
-        raise UsageError(
-            f"unknown fault(s) {', '.join(args.fault)}: this version ships no reference SUT "
-            "faults yet (`psc-conformance faults` will list them)"
-        )
+        _check_faults(args.fault, role)
     if args.allure and importlib.util.find_spec("allure_pytest") is None:
         raise UsageError("--allure needs allure-pytest: pip install 'psc-conformance[allure]'")
     lang = args.lang or config.campaign.lang
@@ -122,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         argv.append(f"--psc-config={args.config.resolve()}")
     if args.attestations:
         argv.append(f"--psc-attestations={args.attestations.resolve()}")
+    argv += [f"--psc-fault={fault}" for fault in args.fault]
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.allure:
@@ -149,6 +147,18 @@ def _run(args: argparse.Namespace) -> int:
         _point_latest(latest_root, output)
     _print_summary(doc, output, lang)
     return _exit_status(doc, code)
+
+
+def _check_faults(names: list[str], role: Role) -> None:
+    """Unknown faults are a usage error, said before anything starts."""
+    from conformance.reference.consumer.faults import FAULTS
+
+    known = {name for name, fault in FAULTS.items() if fault.role == role.value}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown {role.value} fault(s) {', '.join(unknown)}; `psc-conformance faults` lists them"
+        )
 
 
 def _scenario_dirs(role: Role) -> list[Path]:

@@ -132,25 +132,26 @@ class ReferenceProxy:
             body = None
         fields = ("nationalId", "bindingMessage", "clientId", "channel")
         if not isinstance(body, dict):
-            return descriptor(
-                400, "The request body must be a JSON object.", {"nationalId": None, "clientId": None}
+            return self.bad_connect_request(
+                "The request body must be a JSON object.", {"nationalId": None, "clientId": None}
             )
-        metadata = {"nationalId": body.get("nationalId"), "clientId": body.get("clientId")}
+        # Echo the caller's values only when they are what the descriptor declares: strings.
+        metadata = {k: v if isinstance(v := body.get(k), str) else None for k in ("nationalId", "clientId")}
         missing = [f for f in fields if not isinstance(body.get(f), str) or not body[f]]
         if missing:
-            return descriptor(400, f"Missing or invalid field(s): {', '.join(missing)}.", metadata)
+            return self.bad_connect_request(f"Missing or invalid field(s): {', '.join(missing)}.", metadata)
         if body["channel"] not in CHANNELS:
-            return descriptor(400, "channel must be CARD or MOBILE.", metadata)
-        if not re.fullmatch(r"\d{2}", body["bindingMessage"]):
-            return descriptor(400, "bindingMessage must be two digits (00-99).", metadata)
+            return self.bad_connect_request("channel must be CARD or MOBILE.", metadata)
+        if not re.fullmatch(r"[0-9]{2}", body["bindingMessage"]):
+            return self.bad_connect_request("bindingMessage must be two digits (00-99).", metadata)
         client_id = body["clientId"]
         if client_id not in self.settings.lps_clients:
-            return descriptor(404, "User National ID or Software Client ID Not Found.", metadata)
+            return self.unknown_client(metadata)
         try:
             session = self.open_session(
                 client_id, body["nationalId"], body["bindingMessage"], body["channel"]
             )
-        except UpstreamRefusal as refusal:
+        except (UpstreamRefusal, UpstreamUnavailable, jwt.InvalidTokenError) as failure:
             self.traces.record(
                 "CONNECT_FAILURE",
                 client_id=client_id,
@@ -158,55 +159,55 @@ class ReferenceProxy:
                 ip_address=ip,
                 session_id=None,
                 session_state=None,
-                dn=self.identities.subject(client_id),
+                dn=self.identities.subject(self.upstream_identity(client_id)),
             )
-            return descriptor(401, str(refusal), metadata)
-        except jwt.InvalidTokenError as exc:
-            self.traces.record(
-                "CONNECT_FAILURE",
-                client_id=client_id,
-                national_id=body["nationalId"],
-                ip_address=ip,
-                session_id=None,
-                session_state=None,
-                dn=self.identities.subject(client_id),
-            )
-            return descriptor(401, f"PSC ID token rejected: {exc}", metadata)
-        except UpstreamUnavailable:
-            self.traces.record(
-                "CONNECT_FAILURE",
-                client_id=client_id,
-                national_id=body["nationalId"],
-                ip_address=ip,
-                session_id=None,
-                session_state=None,
-                dn=self.identities.subject(client_id),
-            )
-            return Response(503)
+            return connect_failure(failure, metadata)
         self.sessions.add(session)
         self.trace("CONNECT_SUCCESS", session, ip)
-        return Response.json(
-            {"proxy_session_id": session.id, "session_state": session.psc.session_state},
-            headers={"Set-Cookie": self.cookie(session.id)},
-        )
+        return Response.json(self.session_view(session), headers={"Set-Cookie": self.cookie(session.id)})
+
+    def bad_connect_request(self, message: str, metadata: dict[str, Any]) -> Response:
+        """400 with the API Conformité's error descriptor (EDC-03)."""
+        return descriptor(400, message, metadata)
+
+    def unknown_client(self, metadata: dict[str, Any]) -> Response:
+        """404 with the descriptor the API Conformité defines for an unknown clientId (EDC-04)."""
+        return descriptor(404, "User National ID or Software Client ID Not Found.", metadata)
 
     def open_session(self, client_id: str, national_id: str, binding_message: str, channel: str) -> Session:
-        tokens = self.psc.authenticate(client_id, national_id, binding_message, channel)
-        introspection = self.psc.introspect(tokens.access_token)
+        identity = self.upstream_identity(client_id)
+        tokens = self.psc.authenticate(identity, national_id, binding_message, channel)
+        introspection = self.psc.introspect(tokens.access_token, identity)
         if not introspection.get("active"):
             raise UpstreamRefusal(401, "invalid_token", "PSC access token is not active")
-        subject = str(introspection.get("SubjectNameID") or tokens.claims.get("SubjectNameID") or "")
         api_tokens = {
-            name: self.exchanger.exchange(client_id, api, tokens.access_token)
+            name: self.exchanger.exchange(identity, api, self.subject_token(tokens))
             for name, api in self.settings.apis.items()
         }
         return Session(
             client_id=client_id,
-            national_id=subject,
+            identity=identity,
+            national_id=self.professional_id(tokens, introspection),
             psc=tokens,
             api_tokens=api_tokens,
-            certificate_dn=self.identities.subject(client_id),
+            certificate_dn=self.identities.subject(identity),
         )
+
+    def upstream_identity(self, client_id: str) -> str:
+        """The PSC client, and certificate, the proxy acts as for this LPS: the LPS's own (EDC-12, EDC-14)."""
+        return client_id
+
+    def professional_id(self, tokens: PscTokens, introspection: dict[str, Any]) -> str:
+        """SubjectNameID (idNat_PS), never PSC's technical `sub`: the identifier traced (EXI PSC 18)."""
+        return str(introspection.get("SubjectNameID") or tokens.claims.get("SubjectNameID") or "")
+
+    def subject_token(self, tokens: PscTokens) -> str:
+        """What the token exchange presents as subject_token: the PSC access token (IG-SEC-06)."""
+        return tokens.access_token
+
+    def session_view(self, session: Session) -> dict[str, str]:
+        """The connect answer: the session's ids, never a token (IG-SEC-20)."""
+        return {"proxy_session_id": session.id, "session_state": session.psc.session_state}
 
     def cookie(self, session_id: str) -> str:
         """A session cookie: no Expires/Max-Age, so it ends with the LPS (RECO PSC 06)."""
@@ -249,27 +250,30 @@ class ReferenceProxy:
         api = self.settings.apis[api_name]
         self.refresh_psc_if_needed(session)
         try:
-            fresh = self.exchanger.exchange(session.client_id, api, session.psc.access_token)
+            fresh = self.exchanger.exchange(session.identity, api, self.subject_token(session.psc))
         except UpstreamRefusal as refusal:
-            if refusal.error != "invalid_grant":
+            if not self.retry_after_refresh(refusal):
                 raise
-            # IG error case 1a: the PSC token expired; refresh it and exchange again.
-            session.psc = self.psc.refresh(session.client_id, session.psc)
-            fresh = self.exchanger.exchange(session.client_id, api, session.psc.access_token)
+            session.psc = self.psc.refresh(session.identity, session.psc)
+            fresh = self.exchanger.exchange(session.identity, api, self.subject_token(session.psc))
         session.api_tokens[api_name] = fresh
         return fresh.access_token
+
+    def retry_after_refresh(self, refusal: UpstreamRefusal) -> bool:
+        """IG error case 1a: invalid_grant means the PSC token expired; refresh it, exchange again."""
+        return refusal.error == "invalid_grant"
 
     def refresh_psc_if_needed(self, session: Session) -> None:
         """Only on the LPS's activity: never in the background (EXI PSC 11)."""
         if session.psc.expires_at - time.time() < self.settings.refresh_margin_s:
-            session.psc = self.psc.refresh(session.client_id, session.psc)
+            session.psc = self.psc.refresh(session.identity, session.psc)
 
     def authorization(self, api_token: str) -> str:
         return f"Bearer {api_token}"
 
     def forwarding_identity(self, session: Session) -> str:
-        """The certificate of the business call: the session's LPS, as for its token exchange."""
-        return session.client_id
+        """The certificate of the business call: the one of the session's token exchange (IG-SEC-10)."""
+        return session.identity
 
     def forward(
         self, session: Session, api_name: str, token: str, request: Request, endpoint: str
@@ -307,7 +311,7 @@ class ReferenceProxy:
         return Response(200, {"Set-Cookie": expired})
 
     def end_psc_session(self, session: Session) -> None:
-        self.psc.end_session(session.client_id, session.psc)
+        self.psc.end_session(session.identity, session.psc)
         session.api_tokens.clear()
 
     # -- traces ------------------------------------------------------------------------------------
@@ -332,6 +336,15 @@ class ReferenceProxy:
             dn=session.certificate_dn,
             api_request=api_request,
         )
+
+
+def connect_failure(failure: Exception, metadata: dict[str, Any]) -> Response:
+    """PSC or an API refused (401 with the descriptor) or could not be reached (503, no body)."""
+    if isinstance(failure, UpstreamUnavailable):
+        return Response(503)
+    if isinstance(failure, jwt.InvalidTokenError):
+        return descriptor(401, f"PSC ID token rejected: {failure}", metadata)
+    return descriptor(401, str(failure), metadata)
 
 
 def session_cookie(request: Request) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from conformance.reference.consumer.settings import ProxySettings
 from conformance.reference.consumer.upstream import (
@@ -94,6 +95,7 @@ class PscClient:
             "POST",
             self.discovery()["backchannel_authentication_endpoint"],
             data=self.backchannel_form(client_id, national_id, binding_message, channel),
+            headers=self.auth_headers(client_id),
         )
         if started.status_code != 200:
             raise self._refusal(started)
@@ -107,6 +109,7 @@ class PscClient:
                 "POST",
                 self.discovery()["token_endpoint"],
                 data={"grant_type": CIBA_GRANT, "auth_req_id": ack["auth_req_id"], "client_id": client_id},
+                headers=self.auth_headers(client_id),
             )
             if answer.status_code == 200:
                 return self.tokens(answer.json(), client_id)
@@ -123,6 +126,10 @@ class PscClient:
     def poll_delay(self, interval: float) -> float:
         """Wait `interval` between polls, as PSC asks (CIBA §7.3)."""
         return interval
+
+    def auth_headers(self, client_id: str) -> dict[str, str]:
+        """No Authorization header: tls_client_auth, the certificate authenticates (EXI PSC 24)."""
+        return {}
 
     def tokens(self, body: dict[str, Any], client_id: str) -> PscTokens:
         claims = self.validate_id_token(body["id_token"], client_id)
@@ -146,29 +153,43 @@ class PscClient:
             audience=client_id,
             issuer=self.discovery()["issuer"],
             leeway=30,
-            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            options=self.id_token_checks(),
         )
+        self.check_acr(claims)
+        return claims
+
+    def id_token_checks(self) -> Options:
+        """PyJWT options: every check on (signature, exp, iss, aud), and the claims they need present."""
+        return {"require": ["exp", "iat", "iss", "aud", "sub"]}
+
+    def check_acr(self, claims: dict[str, Any]) -> None:
+        """The professional authenticated at the eIDAS level PSC was asked for (EXI PSC 16)."""
         if claims.get("acr") != ACR:
             raise jwt.InvalidTokenError(f"acr {claims.get('acr')!r} is not {ACR}")
-        return claims
 
     # -- after login -------------------------------------------------------------------------------
 
-    def introspect(self, access_token: str) -> dict[str, Any]:
-        """RFC 7662 with the proxy's own certificate: SubjectNameID comes from here."""
-        proxy = self.introspection_client()
+    def introspect(self, access_token: str, obtained_by: str) -> dict[str, Any]:
+        """RFC 7662 with the proxy's own certificate: SubjectNameID comes from here.
+
+        `obtained_by` is the client the token was issued to (the session's LPS), which is not the
+        client that introspects it.
+        """
+        proxy = self.introspection_client(obtained_by)
         answer = call(
             self.identities.http(proxy),
             "POST",
             self.discovery()["introspection_endpoint"],
             data={"client_id": proxy, "token": access_token},
+            headers=self.auth_headers(proxy),
         )
         if answer.status_code != 200:
             raise self._refusal(answer)
         result: dict[str, Any] = answer.json()
         return result
 
-    def introspection_client(self) -> str:
+    def introspection_client(self, obtained_by: str) -> str:
+        """The proxy acts for itself here, whichever LPS obtained the token (EDC-15)."""
         return self.settings.proxy_client.client_id
 
     def refresh(self, client_id: str, tokens: PscTokens) -> PscTokens:
@@ -181,6 +202,7 @@ class PscClient:
                 "refresh_token": tokens.refresh_token,
                 "client_id": client_id,
             },
+            headers=self.auth_headers(client_id),
         )
         if answer.status_code != 200:
             raise self._refusal(answer)
@@ -192,8 +214,12 @@ class PscClient:
             self.identities.http(client_id),
             "GET",
             self.discovery()["end_session_endpoint"],
-            params={"id_token_hint": tokens.id_token, "client_id": client_id},
+            params=self.end_session_params(client_id, tokens),
         )
+
+    def end_session_params(self, client_id: str, tokens: PscTokens) -> dict[str, str]:
+        """id_token_hint names the PSC session to end (OpenID RP-Initiated Logout §2)."""
+        return {"id_token_hint": tokens.id_token, "client_id": client_id}
 
     @staticmethod
     def _refusal(answer: Any) -> UpstreamRefusal | UpstreamUnavailable:

@@ -24,6 +24,8 @@ class UpstreamClient:
     cert: Path  # leaf + intermediate
     key: Path
     subject: str = ""  # RFC 4514 DN of the certificate, for traces
+    # For the PSC calls where the referential allows client_secret_basic; the trust space uses mTLS.
+    secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,9 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Pro
     try:
         doc = json.loads(counterparts.read_text(encoding="utf-8"))
         clients = {
-            cid: UpstreamClient(cid, c["role"], base / c["cert"], base / c["key"])
+            cid: UpstreamClient(
+                cid, c["role"], base / c["cert"], base / c["key"], secret=str(c.get("secret", ""))
+            )
             for cid, c in doc["clients"].items()
         }
         apis = {

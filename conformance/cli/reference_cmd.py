@@ -1,0 +1,188 @@
+"""`psc-conformance reference consumer|provider`: serve a reference SUT alone, for manual exploration.
+
+The reference Proxy e-Santé is the conformant system the harness proves its checks against;
+served alone (in front of `psc-conformance counterparts`) it shows a vendor, with curl, what a
+conformant proxy answers, and with `--fault` what a given defect looks like on the wire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from conformance import exitcodes
+from conformance.cli.counterparts_cmd import POLL_S, stop_signals
+from conformance.errors import UsageError
+from conformance.reference.consumer.settings import PROXY_CONFIG_FILE, ProxySettings, load_settings
+
+PROG = "psc-conformance reference"
+FAULTS_MODULE = "conformance.reference.consumer.faults"
+
+
+def register(sub: Any) -> None:
+    """Add the `reference` sub-command (with `consumer` and `provider`) to the CLI's subparsers."""
+    parser = sub.add_parser(
+        "reference",
+        help="serve a reference SUT alone (the reference Proxy e-Santé), for manual exploration",
+        description="Serve one of the harness's reference systems under test until SIGINT or SIGTERM. "
+        "`consumer` is the reference Proxy e-Santé (API Conformité: /connect, /send/<api>/<endpoint>, "
+        "/traces, /disconnect); it talks to the counterparts of `psc-conformance counterparts`. "
+        "See docs/reference-proxy.md.",
+    )
+    roles = parser.add_subparsers(dest="reference_role", metavar="ROLE", required=True)
+    consumer = roles.add_parser(
+        "consumer",
+        help="the reference Proxy e-Santé",
+        description="Serve the reference Proxy e-Santé configured by a reference-proxy.toml (written by "
+        "`psc-conformance pki --out DIR`), in front of the counterparts that counterparts.json names "
+        "(start them with `psc-conformance counterparts`). Exit status: 0 after SIGINT or SIGTERM, "
+        "2 usage or configuration error (unknown fault included), 3 the port is busy.",
+    )
+    _add_options(consumer)
+    consumer.set_defaults(handler=run_consumer)
+    provider = roles.add_parser(
+        "provider",
+        help="the reference API PSC and its authorization server (not available yet)",
+        description="Serve the reference data provider (API PSC and its authorization server). "
+        "Not available yet: this version exits with status 2.",
+    )
+    _add_options(provider)
+    provider.set_defaults(handler=run_provider)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"the reference SUT's TOML configuration (default: {PROXY_CONFIG_FILE} in the current "
+        "directory; `psc-conformance pki --out DIR` writes DIR/" + PROXY_CONFIG_FILE + ")",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="inject a fault, a realistic defect (repeatable; added to the file's [proxy] faults); "
+        "`psc-conformance faults` lists them",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="N",
+        help="listen on this port instead of the file's [proxy] port (0: any free port)",
+    )
+
+
+def run_provider(args: argparse.Namespace) -> int:
+    """A later issue brings the reference provider; say so rather than pretend."""
+    return _usage("the reference provider is not available yet; only `reference consumer` can be served")
+
+
+def run_consumer(args: argparse.Namespace) -> int:
+    """Serve the reference proxy until a signal; 2 for a configuration problem, 3 when the port is busy."""
+    from conformance.reference.consumer.proxy import ReferenceProxy  # the server: only when serving
+
+    config: Path = args.config or Path(PROXY_CONFIG_FILE)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        return _usage(f"--port {args.port} is not a TCP port")
+    try:
+        settings = load_settings(config, overrides={"port": args.port} if args.port is not None else None)
+        faults = _checked_faults([*settings.faults, *args.fault])
+    except UsageError as exc:
+        return _usage(str(exc))
+    with stop_signals() as stop:
+        try:
+            proxy = ReferenceProxy(settings)
+        except OSError as exc:  # a certificate or key named by counterparts.json cannot be loaded
+            return _usage(f"{config}: cannot load the proxy's server certificate: {exc}")
+        try:
+            if faults and (module := _faults_module()) is not None:
+                module.apply_faults(proxy, faults)
+        except (UsageError, KeyError, ValueError) as exc:
+            return _usage(f"cannot inject {', '.join(faults)}: {exc}")
+        try:
+            proxy.start()
+        except OSError as exc:
+            print(
+                f"{PROG}: cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
+                f"choose a free port with --port or [proxy] port in {config}",
+                file=sys.stderr,
+            )
+            return exitcodes.HARNESS_OR_SUT
+        try:
+            print_banner(proxy.url, settings, faults)
+            while not stop.wait(POLL_S):
+                pass
+        finally:
+            proxy.stop()
+    print("reference proxy stopped", flush=True)
+    return exitcodes.OK
+
+
+def _faults_module() -> ModuleType | None:
+    """The fault catalogue of the reference proxy, if this version has one."""
+    try:
+        return importlib.import_module(FAULTS_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != FAULTS_MODULE:
+            raise  # the module exists but is broken: say so loudly
+        return None
+
+
+def _checked_faults(names: Sequence[str]) -> list[str]:
+    """Known fault names, without repeats; an unknown one is a usage error that lists the known ones."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return []
+    module = _faults_module()
+    if module is None:
+        raise UsageError("this version of the reference proxy has no injectable faults")
+    checked: list[str] = module.check_fault_names(wanted, "consumer")
+    return checked
+
+
+def print_banner(url: str, settings: ProxySettings, faults: Sequence[str]) -> None:
+    """Where the proxy listens and what it talks to, so the first curl can be written from this."""
+    rows = [
+        (
+            "API Conformité",
+            f"{url}  (POST /connect, /send/<api>/<endpoint>, GET /traces, DELETE /disconnect)",
+        ),
+        ("PSC discovery", settings.psc_discovery_url),
+        *(
+            (f"API {api.name}", f"{api.base_url}  (token: {api.token_endpoint})")
+            for api in settings.apis.values()
+        ),
+        ("LPS clients", ", ".join(settings.lps_clients) or "none"),
+        ("CA bundle", str(settings.ca_bundle)),
+        ("Timeouts", f"idle {settings.idle_timeout_s:g} s, session {settings.session_timeout_s:g} s"),
+    ]
+    rows += [("Fault", line) for line in _described(faults)] or [("Faults", "none")]
+    print(f"Reference Proxy e-Santé serving {url}")
+    for label, value in rows:
+        print(f"  {label:<15} {value}")
+    print("Ctrl-C or SIGTERM to stop.", flush=True)
+
+
+def _described(faults: Sequence[str]) -> list[str]:
+    """Each injected fault with what it does and the requirements a campaign must then find failed."""
+    module = _faults_module() if faults else None
+    catalogue = getattr(module, "FAULTS", {})
+    lines = []
+    for name in faults:
+        fault = catalogue.get(name)
+        description = getattr(fault, "description_en", "")
+        requirements = ", ".join(getattr(fault, "requirements", ()))
+        lines.append(f"{name}: {description} (must fail: {requirements})" if requirements else name)
+    return lines
+
+
+def _usage(message: str) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return exitcodes.USAGE
