@@ -81,6 +81,13 @@ class ConsumerBench:
     def connect(self, lps: httpx.Client, **body: Any) -> httpx.Response:
         return lps.post("/connect", json=self.connect_body(**body))
 
+    def try_connect(self, lps: httpx.Client, **body: Any) -> httpx.Response | None:
+        """Connect, or None when the SUT did not answer in time: what it sent PSC is still judged."""
+        try:
+            return self.connect(lps, **body)
+        except httpx.TransportError:
+            return None
+
     def session_data(
         self, session: Mapping[str, str], *, client_id: str | None = None, national_id: str | None = None
     ) -> dict[str, str]:

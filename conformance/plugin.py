@@ -341,7 +341,11 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
         excinfo = item.stash.get(_EXCEPTION, None)
         # A failed check or assertion is the SUT's failure; anything else is an error of the run.
         judged = excinfo is not None and excinfo.errisinstance(AssertionError)
-        pytest_outcome, detail = ("failed" if judged else "error"), _longrepr(call)
+        pytest_outcome = "failed" if judged else "error"
+        if excinfo is not None and excinfo.errisinstance(CheckFailed):
+            detail = str(excinfo.value)  # the failed checks; the traceback would only show the plugin
+        else:
+            detail = _longrepr(call)
     else:
         pytest_outcome = "passed"
     # Exchanges with the SUT: those the scenario declared, and every recorded exchange (calls to

@@ -47,6 +47,7 @@ def launch_reference_consumer(
     *,
     faults: Sequence[str] = (),
     idle_timeout_s: float = 3.0,
+    http_timeout_s: float = 5.0,
     startup_timeout_s: float = 30.0,
 ) -> EmbeddedSut:
     """Write the vendor's files for the running counterparts, start the proxy, wait until it answers.
@@ -64,7 +65,7 @@ def launch_reference_consumer(
         'counterparts = "counterparts.json"\n'
         f"port = {port}\n"
         f"idle_timeout_s = {idle_timeout_s}\n"
-        "http_timeout_s = 5\n",
+        f"http_timeout_s = {http_timeout_s}\n",
         encoding="utf-8",
     )
     command = [sys.executable, "-m", "conformance", "reference", "consumer", "--config", str(config)]

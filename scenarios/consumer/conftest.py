@@ -25,6 +25,8 @@ from conformance.tls import ListenerMode
 # The embedded campaign runs on ephemeral ports with short timers: it takes seconds.
 EMBEDDED_CIBA_INTERVAL_S = 0.1
 EMBEDDED_IDLE_TIMEOUT_S = 3.0
+EMBEDDED_UPSTREAM_TIMEOUT_S = 1.0  # the reference proxy's bound on a call to PSC or the API
+EMBEDDED_LPS_READ_TIMEOUT_S = 5.0  # the LPS's bound on a call to the proxy
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +73,7 @@ def consumer(
             campaign.output / "sut.log",
             faults=campaign.sut.faults,
             idle_timeout_s=EMBEDDED_IDLE_TIMEOUT_S,
+            http_timeout_s=EMBEDDED_UPSTREAM_TIMEOUT_S,
         )
     except Exception as exc:  # the embedded SUT not starting is the harness's failure: exit 3
         abort_campaign(request.config, f"the reference proxy did not start: {exc}")
@@ -84,7 +87,7 @@ def consumer(
             sut.base_url,
             sut.ca_file,
             evidence,
-            read_timeout,
+            min(read_timeout, EMBEDDED_LPS_READ_TIMEOUT_S),
             {"idle_timeout_s": sut.idle_timeout_s},
         )
     finally:
@@ -94,8 +97,14 @@ def consumer(
 @pytest.fixture(autouse=True)
 def _counterparts_back_to_normal(counterparts: Counterparts) -> Iterator[None]:
     """Each scenario starts with well-behaved counterparts, whatever the previous one switched."""
+    psc_timings = counterparts.psc.timings
+    api_token_ttl_s = counterparts.api_as.api_token_ttl_s
+    introspect = counterparts.api_as.introspect
     yield
     counterparts.reset()
+    counterparts.psc.timings = psc_timings
+    counterparts.api_as.api_token_ttl_s = api_token_ttl_s
+    counterparts.api_as.introspect = introspect
     for server in (counterparts.psc.server, counterparts.api_as.server, counterparts.api.server):
         if server.mode is not ListenerMode.NORMAL:
             server.set_mode(ListenerMode.NORMAL)

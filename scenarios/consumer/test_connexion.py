@@ -6,6 +6,7 @@ authorization server; it judges what the SUT sent to PSC and what it answered th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -91,9 +92,15 @@ REPLAY_304 = Check(
 )
 CONNECT_REPLAY_PRECONDITION = Check(
     "connect_replay_precondition",
-    ("EDC-02",),
+    ("EDC-01",),
     fr="Une première connexion réussit (prérequis du rejeu)",
     en="A first connection succeeds (replay prerequisite)",
+)
+TOKENS_OBTAINED = Check(
+    "connect_obtains_psc_tokens",
+    ("EDC-01",),
+    fr="La connexion obtient des jetons de PSC (prérequis)",
+    en="The connection obtains tokens from PSC (prerequisite)",
 )
 BAD_INPUT_400 = Check(
     "connect_bad_input_400_descriptor",
@@ -146,20 +153,6 @@ def test_lps_connects_a_professional_by_ciba(
         answer = consumer.connect(lps, client_id=client_id, national_id=identity.national_id, channel=channel)
         body = answer.json() if answer.status_code == 200 else {}
         cookie = lps.cookies.get("proxy_session_id")
-    checks.require(
-        CONNECT_ANSWERS_SESSION,
-        answer.status_code == 200
-        and {"proxy_session_id", "session_state"} <= set(body)
-        and cookie == body.get("proxy_session_id"),
-        f"HTTP {answer.status_code}, body keys {sorted(body)}, cookie {'set' if cookie else 'absent'}",
-    )
-    issued = consumer.observed("token.issued", since=since)
-    checks.record(
-        SESSION_STATE_IS_PSC_S,
-        body["session_state"] in {o.data["session_state"] for o in issued},
-        f"session_state {body['session_state']!r}",
-        evidence=consumer.exchange_ids(issued),
-    )
     requests = consumer.observed("ciba.request", since=since)
     expected_x5t = consumer.counterparts.pki.clients[client_id].x5t_s256
     on_behalf = [
@@ -212,23 +205,42 @@ def test_lps_connects_a_professional_by_ciba(
         bool(to_psc) and not refused,
         "; ".join(o.detail for o in refused) or f"client ids {sorted({o.client_id for o in to_psc})}",
     )
+    # What PSC saw is judged above whatever the answer; the session itself last (EDC-01).
+    checks.require(
+        CONNECT_ANSWERS_SESSION,
+        answer.status_code == 200
+        and {"proxy_session_id", "session_state"} <= set(body)
+        and cookie == body.get("proxy_session_id"),
+        f"HTTP {answer.status_code}, body keys {sorted(body)}, cookie {'set' if cookie else 'absent'}",
+    )
+    issued = consumer.observed("token.issued", since=since)
+    checks.record(
+        SESSION_STATE_IS_PSC_S,
+        body["session_state"] in {o.data["session_state"] for o in issued},
+        f"session_state {body['session_state']!r}",
+        evidence=consumer.exchange_ids(issued),
+    )
 
 
 @pytest.mark.verifies("EXI PSC 09")
 def test_polling_follows_the_announced_interval(checks, consumer: ConsumerBench, since: float) -> None:
     """Le proxy interroge PSC au rythme annoncé pendant que le professionnel valide"""
     identity = consumer.identities[0]
-    consumer.counterparts.psc.set_device(
-        identity.national_id, DeviceBehaviour(DeviceAction.APPROVE, after_polls=3)
+    psc = consumer.counterparts.psc
+    # An interval long enough that polling "as fast as possible" cannot pass for following it, and a
+    # short life for the request, so a SUT that polls wrongly is done before the next scenario.
+    psc.timings = dataclasses.replace(
+        psc.timings, ciba_interval_s=max(psc.timings.ciba_interval_s, 0.4), ciba_expires_in_s=3
     )
+    psc.set_device(identity.national_id, DeviceBehaviour(DeviceAction.APPROVE, after_polls=3))
     with consumer.lps() as lps:
-        answer = consumer.connect(lps)
+        answer = consumer.try_connect(lps)  # a SUT polling wrongly may never answer: PSC's record decides
     polls = consumer.observed("ciba.poll", since=since)
     too_fast = consumer.observed("ciba.poll_too_fast", since=since)
     checks.record(
         POLLS_AT_INTERVAL,
-        answer.status_code == 200 and len(polls) >= 4 and not too_fast,
-        f"HTTP {answer.status_code}; {len(polls)} polls; "
+        len(polls) >= 2 and not too_fast,
+        f"HTTP {answer.status_code if answer is not None else 'no answer'}; {len(polls)} polls; "
         + ("; ".join(o.detail for o in too_fast) or "none faster than the interval"),
         evidence=consumer.exchange_ids(polls),
     )
@@ -244,12 +256,9 @@ def test_psc_refusal_fails_the_connection(
     consumer.counterparts.psc.set_device(identity.national_id, DeviceBehaviour(action, after_polls=0))
     if action is DeviceAction.NEVER:
         consumer.counterparts.psc.timings = _short_expiry(consumer)
-    try:
-        with consumer.lps() as lps:
-            answer = consumer.connect(lps)
-            cookie = lps.cookies.get("proxy_session_id")
-    finally:
-        consumer.counterparts.psc.timings = consumer.counterparts.settings.psc_timings
+    with consumer.lps() as lps:
+        answer = consumer.connect(lps)
+        cookie = lps.cookies.get("proxy_session_id")
     checks.record(
         PSC_REFUSAL_FAILS_CONNECT,
         answer.status_code in (401, 403) and not cookie,
@@ -258,8 +267,6 @@ def test_psc_refusal_fails_the_connection(
 
 
 def _short_expiry(consumer: ConsumerBench):  # type: ignore[no-untyped-def]
-    import dataclasses
-
     timings = consumer.counterparts.settings.psc_timings
     return dataclasses.replace(timings, ciba_expires_in_s=max(1, int(timings.ciba_interval_s * 5)))
 
@@ -293,7 +300,7 @@ def test_id_token_below_eidas1_fails_the_connection(checks, consumer: ConsumerBe
     checks.record(ID_TOKEN_ACR_VALIDATED, answer.status_code != 200, f"acr eidas0: HTTP {answer.status_code}")
 
 
-@pytest.mark.verifies("EDC-02")
+@pytest.mark.verifies("EDC-02", "EDC-01")
 def test_replay_with_a_live_session_answers_304(checks, consumer: ConsumerBench, since: float) -> None:
     """Reconnexion avec une session vivante : 304, sans nouvel appel à PSC"""
     with consumer.lps() as lps:
@@ -342,20 +349,22 @@ def test_unknown_client_id_gets_a_404_descriptor(checks, consumer: ConsumerBench
     checks.record(UNKNOWN_CLIENT_404, ok, detail)
 
 
-@pytest.mark.verifies("EDC-15")
+@pytest.mark.verifies("EDC-15", "EDC-01")
 def test_psc_access_token_introspected_with_the_proxy_certificate(
     checks, consumer: ConsumerBench, since: float
 ) -> None:
     """Le jeton d'accès PSC est introspecté avec le certificat du proxy, jamais celui d'un LPS"""
     with consumer.lps() as lps:
         answer = consumer.connect(lps)
+    issued = consumer.observed("token.issued", since=since)
+    checks.require(TOKENS_OBTAINED, bool(issued), f"HTTP {answer.status_code}; no PSC token was issued")
     introspections = consumer.observed("introspection", since=since)
     proxy_id = consumer.counterparts.pki.proxy_client_id
     by_proxy = [o for o in introspections if o.client_id == proxy_id]
     by_others = [o for o in introspections if o.client_id != proxy_id]
     checks.record(
         INTROSPECTION_WITH_PROXY_CERT,
-        answer.status_code == 200 and bool(by_proxy) and not by_others,
+        bool(by_proxy) and not by_others,
         f"HTTP {answer.status_code}; introspections by {[o.client_id for o in introspections]}",
         evidence=consumer.exchange_ids(introspections),
     )

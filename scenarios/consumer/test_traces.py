@@ -373,11 +373,15 @@ def _read_traces(consumer: ConsumerBench, start: float, end: float | None = None
     return TracesAnswer(200, body, f"GET /traces?{query}: {len(body)} record(s)", exchange_id)
 
 
-def _attributed(journey: Journey, records: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+def _attributed(
+    journey: Journey, records: list[dict[str, Any]], event: str, *, strict: bool = False
+) -> list[dict[str, Any]]:
     """The records of `event` that belong to the journey: by the step's session, else by their time.
 
     Attribution by time (the record stamped within the call that caused it) keeps a record whose
-    session id is wrong visible, so that the field check, not the listing, reports it.
+    session id is wrong visible, so that the field check, not the listing, reports it. `strict`
+    attributes session events by their session only: a time window can also hold the records of
+    an earlier scenario's session, which must not pass for the journey's.
     """
     step = journey.steps.get(event)
     if step is None:
@@ -385,7 +389,7 @@ def _attributed(journey: Journey, records: list[dict[str, Any]], event: str) -> 
     typed = [r for r in records if r.get("type") == event]
     if event != FAILURE_EVENT and step.session_id is not None:
         by_session = [r for r in typed if r.get("proxy_id_session") == step.session_id]
-        if by_session:
+        if by_session or strict:
             return by_session
     low, high = step.started_at - TIMESTAMP_TOLERANCE_S, step.ended_at + TIMESTAMP_TOLERANCE_S
     timed = []
@@ -662,7 +666,7 @@ def test_traces_filter_by_start_and_end(
     middle = (last_before.timestamp() + first_after.timestamp()) / 2
 
     def listed(records: list[dict[str, Any]], events: tuple[str, ...]) -> list[str]:
-        return [e for e in events if _attributed(journey, records, e)]
+        return [e for e in events if _attributed(journey, records, e, strict=True)]
 
     early = _read_traces(consumer, journey.started_at - START_MARGIN_S, end=middle)
     ok = early.records is not None and listed(early.records, before) == list(before)
