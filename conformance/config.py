@@ -50,6 +50,7 @@ class CampaignConfig:
     lang: str = "fr"
     attestations: Path | None = None
     pki_dir: Path | None = None
+    swagger_dir: Path | None = None  # upstream OpenAPI documents to judge by, unchanged (default: swagger/)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def _parse_sut(table: _Table, base: Path) -> SutConfig:
 
 
 def _parse_campaign(table: _Table, base: Path) -> CampaignConfig:
-    table.check_keys({"output", "lang", "attestations", "pki_dir"})
+    table.check_keys({"output", "lang", "attestations", "pki_dir", "swagger_dir"})
     lang = table.get("lang", str, "fr")
     if lang not in LANGS:
         raise table.error("lang", f"{lang!r} is not one of {', '.join(LANGS)}")
@@ -156,6 +157,7 @@ def _parse_campaign(table: _Table, base: Path) -> CampaignConfig:
         lang=lang,
         attestations=table.path("attestations", base),
         pki_dir=table.path("pki_dir", base),
+        swagger_dir=table.path("swagger_dir", base),
     )
 
 

@@ -32,6 +32,7 @@ from conformance.checks import CheckFailed, CheckRecorder
 from conformance.config import Config, load_config
 from conformance.errors import UsageError
 from conformance.evidence import EvidenceRecorder
+from conformance.evidence.redact import safe_url
 from conformance.report import render_html
 from conformance.requirements import load_catalogues, requirement_index
 from conformance.results import (
@@ -77,6 +78,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--psc-sut-name", metavar="NAME", help="name of the system under test in the report")
     group.addoption("--psc-sut-url", metavar="URL", help="base URL of the system under test")
+    group.addoption(
+        "--psc-swagger",
+        metavar="DIR",
+        help="judge the API contracts by the upstream OpenAPI files in DIR, unchanged",
+    )
 
 
 @dataclass
@@ -95,6 +101,8 @@ class Campaign:
     written: bool = False  # results already written (an early exit wrote them)
     sut_process: SutProcess | None = None
     evidence: EvidenceRecorder = field(default_factory=EvidenceRecorder)
+    notes: list[str] = field(default_factory=list)  # shown in the report's header
+    swagger_dir: Path | None = None
 
     @property
     def journal(self) -> Path:
@@ -132,7 +140,10 @@ def _make_campaign(config: pytest.Config) -> Campaign:
         base_url=option("--psc-sut-url") or cfg.sut.base_url,
         faults=tuple(option("--psc-fault")),
     )
-    return Campaign(cfg, role, output, option("--psc-lang") or cfg.campaign.lang, attestations, sut)
+    campaign = Campaign(cfg, role, output, option("--psc-lang") or cfg.campaign.lang, attestations, sut)
+    swagger = option("--psc-swagger")
+    campaign.swagger_dir = Path(swagger).resolve() if swagger else cfg.campaign.swagger_dir
+    return campaign
 
 
 def campaign_of(config: pytest.Config) -> Campaign:
@@ -402,6 +413,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         complete=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
         errors=() if exitstatus in (0, 1) else (f"pytest ended with status {int(exitstatus)}",),
         selection=session.config.getoption("keyword") or None,
+        notes=tuple(campaign.notes),
     )
     write_campaign(campaign, status)
 
@@ -416,6 +428,17 @@ def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]
         started_at=campaign.started_at,
         finished_at=utc_now(),
         status=status,
+        exchanges={
+            e.id: {
+                "counterpart": e.counterpart,
+                "direction": e.direction,
+                "method": e.method,
+                "url": safe_url(e.url),
+                "status": e.status,
+                "error": e.error,
+            }
+            for e in campaign.evidence.exchanges()
+        },
     )
     campaign.output.mkdir(parents=True, exist_ok=True)
     campaign.evidence.write(campaign.output / "evidence")

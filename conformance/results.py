@@ -61,7 +61,9 @@ def build_results(
     started_at: str,
     finished_at: str,
     status: CampaignStatus | None = None,
+    exchanges: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """`exchanges`: id -> short summary (counterpart, method, url, status) of the evidence cited."""
     status = status or CampaignStatus()
     requirements = [r for c in catalogues for r in c.requirements]
     verdicts = aggregate(requirements, sut.role, scenarios, attestations)
@@ -97,9 +99,18 @@ def build_results(
             "selection": status.selection,
             "notes": list(status.notes),
         },
+        "exchanges": _cited_exchanges(scenarios, exchanges or {}),
         "started_at": started_at,
         "finished_at": finished_at,
     }
+
+
+def _cited_exchanges(
+    scenarios: Sequence[ScenarioRecord], exchanges: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Summaries of the exchanges the checks cite, so a reader sees the evidence beside the verdict."""
+    cited = {ref for s in scenarios for c in s.checks for ref in c.evidence}
+    return {ref: dict(exchanges[ref]) for ref in sorted(cited) if ref in exchanges}
 
 
 def _requirement_entry(v: RequirementVerdict) -> dict[str, Any]:

@@ -453,3 +453,8 @@ def render_body(body: bytes, headers: Headers, where: str, found: Findings, max_
         decoded_from=decoded_from,
         params=params,
     )
+
+
+def safe_url(url: str) -> str:
+    """A URL as it may appear in a report: secrets in its query redacted, JWTs shortened."""
+    return redact_url(url, "url", Findings())[0]

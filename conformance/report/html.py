@@ -137,11 +137,27 @@ def _matrix_row(req: Mapping[str, Any], t: Mapping[str, str], lang: str) -> str:
 
 
 def _scenarios(doc: Mapping[str, Any], t: Mapping[str, str], lang: str) -> str:
-    blocks = [_scenario_block(s, t, lang) for s in doc["scenarios"]]
+    exchanges = doc.get("exchanges", {})
+    blocks = [_scenario_block(s, t, lang, exchanges) for s in doc["scenarios"]]
     return f'<section id="scenarios"><h2>{_e(t["scenarios"])}</h2>{"".join(blocks)}</section>'
 
 
-def _scenario_block(s: Mapping[str, Any], t: Mapping[str, str], lang: str) -> str:
+def _exchange_line(ref: str, exchanges: Mapping[str, Any]) -> str:
+    """An evidence reference as the reader needs it: who was called, how, and what came back."""
+    summary = exchanges.get(ref)
+    if not summary:
+        return f"<code>{_e(ref)}</code>"
+    outcome = summary.get("status") if summary.get("status") is not None else summary.get("error") or "—"
+    return (
+        f"<code>{_e(ref)}</code> {_e(summary.get('counterpart'))}: {_e(summary.get('method'))} "
+        f"<code>{_e(summary.get('url'))}</code> → {_e(outcome)}"
+    )
+
+
+def _scenario_block(
+    s: Mapping[str, Any], t: Mapping[str, str], lang: str, exchanges: Mapping[str, Any] | None = None
+) -> str:
+    exchanges = exchanges or {}
     rows = []
     for c in s["checks"]:
         if c["ok"]:
@@ -150,7 +166,9 @@ def _scenario_block(s: Mapping[str, Any], t: Mapping[str, str], lang: str) -> st
             mark = _badge("check", "warn", t["warn"])
         else:
             mark = _badge("check", "ko", t["ko"])
-        evidence = "".join(f"<li><code>{_e(ref)}</code></li>" for ref in c.get("evidence", []))
+        evidence = "".join(
+            f"<li>{_exchange_line(ref, exchanges)}</li>" for ref in c.get("evidence", []) if ref
+        )
         title = _localized(c.get("title"), lang)
         rows.append(
             f"<tr><td>{_e(title)}<br><code>{_e(c.get('name', ''))}</code></td>"
@@ -165,15 +183,15 @@ def _scenario_block(s: Mapping[str, Any], t: Mapping[str, str], lang: str) -> st
     )
     outcome = s["outcome"]
     if s.get("needs_sut", True):
-        exchanges = f"{_e(t['exchanges'])} : {int(s.get('sut_exchanges', 0))}"
+        traffic = f"{_e(t['exchanges'])} : {int(s.get('sut_exchanges', 0))}"
     else:
-        exchanges = _e(t["self_check"])
+        traffic = _e(t["self_check"])
     detail = f'<pre class="detail">{_e(s["detail"])}</pre>' if s.get("detail") else ""
     return (
         f'<article id="{_anchor("s", s["nodeid"])}" class="scenario">'
         f"<h3>{_badge('outcome', outcome, t[f'outcome.{outcome}'])} {_e(s.get('title') or s['nodeid'])}</h3>"
         f'<p class="meta"><code>{_e(s["nodeid"])}</code> · {_e(t["duration"])} {float(s["duration_s"]):.3f} s'
-        f" · {exchanges}</p>"
+        f" · {traffic}</p>"
         f"{detail}{checks}</article>"
     )
 

@@ -16,7 +16,8 @@ import pytest
 from conformance.checks import Check
 from conformance.consumer_bench import ConsumerBench
 from conformance.negative_inputs import NegativeCase, negative_cases
-from conformance.openapi import OpenApiDocument, load_normative
+from conformance.openapi import OpenApiDocument, load_normative, load_upstream
+from conformance.plugin import campaign_of
 
 CONTRACT = Check(
     "api_conformite_response_matches_openapi",
@@ -38,9 +39,21 @@ SESSION_PRECONDITION = Check(
 )
 
 
+UPSTREAM_API_CONFORMITE = "API-Proxy-eSante.json"
+
+
 @pytest.fixture(scope="module")
-def document() -> OpenApiDocument:
-    return load_normative("api-conformite")
+def document(request: pytest.FixtureRequest) -> OpenApiDocument:
+    """Our normative document, or the upstream one unchanged when the campaign asks for it."""
+    campaign = campaign_of(request.config)
+    if campaign.swagger_dir is None:
+        return load_normative("api-conformite")
+    upstream = load_upstream(campaign.swagger_dir / UPSTREAM_API_CONFORMITE)
+    for warning in upstream.warnings:
+        note = f"OpenAPI {UPSTREAM_API_CONFORMITE}: {warning}"
+        if note not in campaign.notes:
+            campaign.notes.append(note)
+    return upstream
 
 
 def validate(document: OpenApiDocument, answer: httpx.Response) -> list[str]:

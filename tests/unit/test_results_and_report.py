@@ -153,3 +153,19 @@ def test_matrix_comes_first_and_lists_every_requirement() -> None:
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported report language"):
         render_html(results(), "de")
+
+
+def test_cited_exchanges_are_summarised_beside_the_check() -> None:
+    summary = {
+        "counterpart": "psc",
+        "direction": "to_harness",
+        "method": "POST",
+        "url": f"https://127.0.0.1:9443/token?x={HOSTILE}",
+        "status": 400,
+        "error": None,
+    }
+    doc = results(exchanges={f"exchange {HOSTILE}": summary, "unused": {**summary, "status": 200}})
+    validate_results(doc)
+    assert list(doc["exchanges"]) == [f"exchange {HOSTILE}"]  # only what a check cites
+    page = render_html(doc, "fr")
+    assert "psc: POST" in page and "→ 400" in page and HOSTILE not in page
