@@ -57,18 +57,15 @@ Observation kinds (counterpart ``api-as``, then ``api``); ``token_exchange.<code
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Final, Self
-from urllib.parse import unquote
 
 import jwt
 
-from conformance import rfc8693, rfc8705
+from conformance import rfc6749, rfc8693, rfc8705
 from conformance.clock import Clock, SystemClock
 from conformance.counterparts.base import Counterpart
 from conformance.counterparts.observations import ObservationLog
@@ -233,7 +230,8 @@ class SimulatedApiAuthorizationServer(Counterpart):
         def observe(kind: str, detail: str, **data: Any) -> None:
             self.observe(request, f"token_exchange.{kind}", who, detail, **data)
 
-        basic = _basic_client_id(request.header("Authorization"))
+        credentials = rfc6749.basic_credentials(request.header("Authorization"))
+        basic = credentials[0] if credentials is not None else None
         self._observe_transport(request, form, basic, observe)
 
         challenge = "Basic" if basic is not None else None
@@ -410,20 +408,6 @@ class SimulatedApiAuthorizationServer(Counterpart):
             subject_token_jti=introspection.get("jti"),
         )
         return _json(rfc8693.success_response(token, expires_in=ttl, scope=scope))
-
-
-def _basic_client_id(authorization: str | None) -> str | None:
-    """The user part of an `Authorization: Basic` header (the client id), None if there is none."""
-    if authorization is None:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return ""
-    return unquote(decoded.split(":", 1)[0])  # RFC 6749 §2.3.1 form-encodes the client id
 
 
 class SimulatedApiPsc(Counterpart):

@@ -12,8 +12,6 @@ an `Observation`; the scenarios decide what it means for which requirement.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 import secrets
@@ -23,10 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
-from urllib.parse import unquote_plus, urlencode, urlsplit
+from typing import Any, NoReturn
+from urllib.parse import urlencode, urlsplit
 
-from conformance import ciba, rfc7636
+from conformance import ciba, rfc6749, rfc7636
 from conformance.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
 from conformance.clock import Clock, SystemClock
 from conformance.counterparts.base import Counterpart
@@ -311,29 +309,28 @@ class SimulatedPSC(Counterpart):
         tls = request.tls
         cert_cn = tls.peer_common_name if tls else None
         cert_x5t = tls.peer_x5t_s256 if tls else None
-        basic = _basic_credentials(request.header("Authorization"))
+        basic = rfc6749.basic_credentials(request.header("Authorization"))
         form_client_id = request.param("client_id")
-        if cert_cn is None and self.require_client_certificate:
+
+        def refuse(kind: str, client_id: str | None, detail: str, answer: str, **data: Any) -> NoReturn:
+            """Every client authentication failure: observed, then 401 invalid_client."""
             self.observe(
-                request,
-                "client_auth.no_certificate",
-                form_client_id or (basic[0] if basic else None),
-                f"{endpoint}: no client certificate; the trust space requires mTLS",
-                endpoint=endpoint,
+                request, f"client_auth.{kind}", client_id, f"{endpoint}: {detail}", endpoint=endpoint, **data
             )
-            raise _AuthFailure(oauth_error("invalid_client", "a client certificate is required", 401))
+            raise _AuthFailure(oauth_error("invalid_client", answer, 401))
+
+        if cert_cn is None and self.require_client_certificate:
+            refuse(
+                "no_certificate",
+                form_client_id or (basic[0] if basic else None),
+                "no client certificate; the trust space requires mTLS",
+                "a client certificate is required",
+            )
         if basic is not None:
             client_id, secret = basic
             client = self.clients.get(client_id)
             if client is None or not secrets.compare_digest(client.secret, secret):
-                self.observe(
-                    request,
-                    "client_auth.bad_secret",
-                    client_id,
-                    f"{endpoint}: wrong client secret",
-                    endpoint=endpoint,
-                )
-                raise _AuthFailure(oauth_error("invalid_client", "client authentication failed", 401))
+                refuse("bad_secret", client_id, "wrong client secret", "client authentication failed")
             self.observe(
                 request,
                 "client_auth.basic",
@@ -344,35 +341,24 @@ class SimulatedPSC(Counterpart):
             )
             return self._authenticated(request, endpoint, _Client(client_id, "client_secret_basic", cert_x5t))
         if form_client_id is None:
-            self.observe(
-                request,
-                "client_auth.client_id_missing",
+            refuse(
+                "client_id_missing",
                 cert_cn,
-                f"{endpoint}: tls_client_auth without the client_id parameter",
-                endpoint=endpoint,
-            )
-            raise _AuthFailure(
-                oauth_error("invalid_client", "client_id is required with tls_client_auth", 401)
+                "tls_client_auth without the client_id parameter",
+                "client_id is required with tls_client_auth",
             )
         if form_client_id not in self.clients:
-            self.observe(
-                request,
-                "client_auth.unknown_client",
-                form_client_id,
-                f"{endpoint}: unknown client_id {form_client_id!r}",
-                endpoint=endpoint,
+            refuse(
+                "unknown_client", form_client_id, f"unknown client_id {form_client_id!r}", "unknown client"
             )
-            raise _AuthFailure(oauth_error("invalid_client", "unknown client", 401))
         if cert_cn != form_client_id:
-            self.observe(
-                request,
-                "client_auth.cn_mismatch",
+            refuse(
+                "cn_mismatch",
                 form_client_id,
-                f"{endpoint}: certificate CN {cert_cn!r} is not client_id {form_client_id!r}",
-                endpoint=endpoint,
+                f"certificate CN {cert_cn!r} is not client_id {form_client_id!r}",
+                "certificate does not match client_id",
                 certificate_cn=cert_cn,
             )
-            raise _AuthFailure(oauth_error("invalid_client", "certificate does not match client_id", 401))
         return self._authenticated(request, endpoint, _Client(form_client_id, "tls_client_auth", cert_x5t))
 
     def _authenticated(self, request: Request, endpoint: str, client: _Client) -> _Client:
@@ -882,17 +868,6 @@ class SimulatedPSC(Counterpart):
         if redirect:
             return _redirect(redirect, {"state": request.param("state")})
         return Response.text("logged out")
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return ("", "")
-    client_id, _, secret = decoded.partition(":")
-    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _redirect(uri: str, params: Mapping[str, str | None]) -> Response:
