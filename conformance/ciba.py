@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 GRANT_TYPE = "urn:openid:params:grant-type:ciba"
+# CIBA Core 1.0 §10.1: a token request with the CIBA grant carries the auth_req_id it redeems.
+TOKEN_REQUEST_PARAMETERS = ("auth_req_id",)
 
 
 class DeviceAction(StrEnum):
@@ -25,6 +27,9 @@ class DeviceAction(StrEnum):
 class DeviceBehaviour:
     action: DeviceAction = DeviceAction.APPROVE
     after_polls: int = 1  # answers once this many polls have been refused as pending
+    # PSC answers slow_down to this many polls first, however spaced (CIBA Core 1.0 §11): it
+    # provokes the back-off a client owes, which a well-behaved client would otherwise never meet.
+    slow_down_polls: int = 0
 
 
 class PollResult(StrEnum):
@@ -34,6 +39,16 @@ class PollResult(StrEnum):
     ACCESS_DENIED = "access_denied"
     EXPIRED_TOKEN = "expired_token"
     INVALID_GRANT = "invalid_grant"  # already redeemed
+
+    @property
+    def continues(self) -> bool:
+        """Whether the client is to keep polling after this answer.
+
+        Only `authorization_pending` and `slow_down` ask it to (CIBA Core 1.0 §11); on any other
+        error it MUST stop (RFC 8628 §3.5, the polling model CIBA takes up), and after the tokens
+        there is nothing left to poll for.
+        """
+        return self in (PollResult.AUTHORIZATION_PENDING, PollResult.SLOW_DOWN)
 
 
 @dataclass
@@ -51,6 +66,7 @@ class AuthenticationRequest:
     auth_req_id: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     polls: int = 0
     pending_answers: int = 0
+    slow_down_answers: int = 0  # slow_down answered on the device's schedule (not for polling too fast)
     last_poll_at: float | None = None
     redeemed: bool = False
     poll_times: list[float] = field(default_factory=list)
@@ -69,7 +85,9 @@ class AuthenticationRequest:
             return PollResult.INVALID_GRANT
         if now >= self.expires_at:
             return PollResult.EXPIRED_TOKEN
-        if too_fast:
+        if too_fast or self.slow_down_answers < self.behaviour.slow_down_polls:
+            if not too_fast:
+                self.slow_down_answers += 1
             self.interval += slow_down_increment_s
             return PollResult.SLOW_DOWN
         if self.pending_answers < self.behaviour.after_polls or self.behaviour.action is DeviceAction.NEVER:

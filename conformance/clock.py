@@ -32,3 +32,8 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._now += seconds
+
+
+def sleep_until(epoch: float) -> None:
+    """Wait until the wall-clock instant `epoch` (scenarios wait for the SUT's declared timers)."""
+    time.sleep(max(0.0, epoch - time.time()))

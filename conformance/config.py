@@ -71,7 +71,13 @@ class Config:
 DECLARED_KEYS = {
     "idle_timeout_s": "idle time after which the SUT ends a proxy session (EXI PSC 32)",
     "session_timeout_s": "maximum lifetime of a proxy session",
+    "upstream_timeout_s": "the SUT's own read timeout toward PSC, the authorization server and the APIs "
+    "(EDC-07: a stalled API is held longer than this, and the LPS waits for it plus a margin)",
 }
+
+# Assumed when a vendor declares no `upstream_timeout_s`: it covers the read timeouts that common
+# HTTP clients and gateways ship with (10 s, 30 s), so no condition races the SUT's own timer.
+DEFAULT_UPSTREAM_TIMEOUT_S = 30.0
 
 
 class _Table:

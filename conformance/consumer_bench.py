@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from conformance.conditions.answers import Call, ConnectAnswer
+from conformance.config import DEFAULT_UPSTREAM_TIMEOUT_S
 from conformance.counterparts.identities import TestIdentity
 from conformance.counterparts.observations import Observation
 from conformance.counterparts.suite import Counterparts
@@ -53,13 +55,17 @@ class ConsumerBench:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
-    def lps(self) -> httpx.Client:
-        """A new LPS with its own cookie jar, talking to the SUT; every exchange is evidence."""
+    def lps(self, *, read_timeout_s: float | None = None) -> httpx.Client:
+        """A new LPS with its own cookie jar, talking to the SUT; every exchange is evidence.
+
+        `read_timeout_s` lengthens its wait where the SUT legitimately takes longer (a CIBA request
+        that PSC keeps pending until its expiry); by default, the campaign's read timeout.
+        """
         return recording_client(
             self.evidence,
             counterpart="sut",
             verify=self.sut_context(),
-            timeout=httpx.Timeout(self.read_timeout_s, connect=5.0),
+            timeout=httpx.Timeout(read_timeout_s or self.read_timeout_s, connect=5.0),
             base_url=self.base_url,
         )
 
@@ -81,12 +87,36 @@ class ConsumerBench:
     def connect(self, lps: httpx.Client, **body: Any) -> httpx.Response:
         return lps.post("/connect", json=self.connect_body(**body))
 
+    def open_session(self, lps: httpx.Client, **body: Any) -> ConnectAnswer:
+        """POST /connect and what the LPS holds afterwards; judge it with `connect_answers_session`."""
+        answer = self.try_connect(lps, **body)
+        return ConnectAnswer(answer, lps.cookies.get("proxy_session_id"))
+
+    def fresh_identity(self) -> TestIdentity:
+        """A professional the SUT has never seen: its first connect cannot reuse any cached token."""
+        return self.counterparts.psc.mint_identity()
+
+    @property
+    def upstream_timeout_s(self) -> float:
+        """The SUT's own read timeout toward PSC and the APIs, as declared (or a default covering
+        common values): what a stalled counterpart must outlast, and what the LPS waits for."""
+        return float(self.declared.get("upstream_timeout_s") or DEFAULT_UPSTREAM_TIMEOUT_S)
+
     def try_connect(self, lps: httpx.Client, **body: Any) -> httpx.Response | None:
         """Connect, or None when the SUT did not answer in time: what it sent PSC is still judged."""
         try:
             return self.connect(lps, **body)
         except httpx.TransportError:
             return None
+
+    def call(self, lps: httpx.Client, method: str, path: str, **kwargs: Any) -> Call:
+        """One timed request of `lps` to the SUT; a transport failure is kept as evidence, not raised."""
+        started = time.time()
+        try:
+            answer = lps.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            return Call(None, started, time.time(), f"{type(exc).__name__}: {exc}")
+        return Call(answer, started, time.time())
 
     def session_data(
         self, session: Mapping[str, str], *, client_id: str | None = None, national_id: str | None = None

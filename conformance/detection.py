@@ -1,9 +1,11 @@
-"""The detection matrix (BRIEF §6): a whole campaign per fault, and the requirements it made fail.
+"""The detection matrix (BRIEF §6) and its dual, the allowed-variation matrix: a whole campaign per
+fault or per variant, and the requirements it made fail.
 
 A fault must make fail exactly the requirements its catalogue entry declares, and nothing else;
 the reference SUT without faults must fail nothing and leave no applicable automatic requirement
-untested. Campaigns are separate `psc-conformance run` processes (the SUT is judged over the
-wire, as any external one) and run a few at a time: they mostly wait on short timers.
+untested. A variant (a behaviour the sources allow) must make fail nothing at all. Campaigns are
+separate `psc-conformance run` processes (the SUT is judged over the wire, as any external one)
+and run a few at a time: they mostly wait on short timers.
 """
 
 from __future__ import annotations
@@ -15,26 +17,70 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from conformance.reference.consumer.faults import FAULTS
+from conformance.reference.consumer.variants import VARIANTS
 
 FAILING = ("fail", "warning")  # a recommendation's failure shows as a warning
 
 
+class Kind(StrEnum):
+    """What a campaign of a matrix applies to the reference SUT."""
+
+    FAULT = "fault"  # a defect: its declared requirements must fail
+    VARIANT = "variant"  # an allowed behaviour: nothing may fail
+
+    @property
+    def option(self) -> str:
+        """The `psc-conformance run` option that applies one."""
+        return f"--{self.value}"
+
+
 @dataclass(frozen=True)
 class CampaignOutcome:
-    fault: str | None  # None: the reference SUT without faults
+    name: str | None  # the fault or variant applied (see `kind`); None: the reference SUT as it is
     exit_status: int
     verdicts: dict[str, str]
     wall_time_s: float
     scenario_durations: dict[str, float] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
+    kind: Kind = Kind.FAULT
+    failed_checks: tuple[str, ...] = ()  # "<requirement> <scenario> :: <check>: <message>", failed ones
+
+    @property
+    def fault(self) -> str | None:
+        return self.name if self.kind is Kind.FAULT else None
+
+    @property
+    def variant(self) -> str | None:
+        return self.name if self.kind is Kind.VARIANT else None
 
     @property
     def failing(self) -> set[str]:
         return {rid for rid, verdict in self.verdicts.items() if verdict in FAILING}
+
+    @property
+    def failed(self) -> set[str]:
+        return {rid for rid, verdict in self.verdicts.items() if verdict == "fail"}
+
+    @property
+    def warned(self) -> set[str]:
+        """Requirements with a warning: a SHOULD, or the project's reading beyond the sources."""
+        return {rid for rid, verdict in self.verdicts.items() if verdict == "warning"}
+
+    @property
+    def inconclusive(self) -> set[str]:
+        return {rid for rid, verdict in self.verdicts.items() if verdict == "inconclusive"}
+
+    @property
+    def accepted(self) -> bool:
+        """For a variant: the campaign judged the proxy conformant — exit 0, no `fail`, every requirement
+        judged (none inconclusive), no campaign error. A warning is allowed: it comes only from a
+        SHOULD or from the project's reading, and says so; the matrix lists them."""
+        return self.exit_status == 0 and not self.failed and not self.inconclusive and not self.errors
 
     @property
     def declared(self) -> set[str]:
@@ -51,50 +97,76 @@ class CampaignOutcome:
         return self.failing - self.declared
 
 
-def run_campaign(fault: str | None, output: Path, *, timeout_s: float = 600) -> CampaignOutcome:
-    """One `psc-conformance run` against the embedded reference proxy, with `fault` injected."""
+def run_campaign(
+    name: str | None, output: Path, *, kind: Kind = Kind.FAULT, timeout_s: float = 600
+) -> CampaignOutcome:
+    """One `psc-conformance run` against the embedded reference proxy, with the fault or variant `name`."""
     command = [sys.executable, "-m", "conformance", "run", "--output", str(output)]
-    if fault:
-        command += ["--fault", fault]
+    if name:
+        command += [kind.option, name]
     started = time.monotonic()
     proc = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
     wall = time.monotonic() - started
     results = output / "results.json"
     if not results.exists():
         detail = proc.stderr.decode(errors="replace")[-2000:]
-        return CampaignOutcome(fault, proc.returncode, {}, wall, errors=(f"no results.json: {detail}",))
+        return CampaignOutcome(
+            name, proc.returncode, {}, wall, errors=(f"no results.json: {detail}",), kind=kind
+        )
     doc: dict[str, Any] = json.loads(results.read_text(encoding="utf-8"))
     return CampaignOutcome(
-        fault=fault,
+        name=name,
         exit_status=proc.returncode,
         verdicts={r["id"]: r["verdict"] for r in doc["requirements"]},
         wall_time_s=wall,
         scenario_durations={s["nodeid"]: s["duration_s"] for s in doc["scenarios"]},
         errors=tuple(doc["campaign"]["errors"]),
+        kind=kind,
+        failed_checks=tuple(_failed_checks(doc)),
     )
 
 
+def _failed_checks(doc: dict[str, Any]) -> list[str]:
+    """Every failed check of a results.json, one line each: what the matrices print when a campaign
+    fails what it should not."""
+    lines = []
+    for scenario in doc["scenarios"]:
+        test = str(scenario.get("nodeid", "")).rsplit("::", 1)[-1]
+        for check in scenario.get("checks", ()):
+            if check.get("status", "failed" if check.get("ok") is False else "passed") != "failed":
+                continue  # passed, or inconclusive: not what made a requirement fail
+            message = " ".join(str(check.get("message", "")).split())
+            lines.append(f"{check.get('requirement')} {test} :: {check.get('name')}: {message}")
+    return lines
+
+
 def run_matrix(
-    faults: Sequence[str | None],
+    names: Sequence[str | None],
     directory: Path,
     *,
+    kind: Kind = Kind.FAULT,
     parallel: int = 3,
     progress: Callable[[CampaignOutcome], None] | None = None,
 ) -> dict[str | None, CampaignOutcome]:
-    """Every campaign of the matrix, `parallel` at a time; each writes into its own directory."""
+    """Every campaign of the matrix (one per fault, or per variant), `parallel` at a time; each writes
+    into its own directory."""
 
-    def one(fault: str | None) -> CampaignOutcome:
-        outcome = run_campaign(fault, directory / (fault or "reference"))
+    def one(name: str | None) -> CampaignOutcome:
+        outcome = run_campaign(name, directory / (name or "reference"), kind=kind)
         if progress is not None:
             progress(outcome)
         return outcome
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        return dict(zip(faults, pool.map(one, faults), strict=True))
+        return dict(zip(names, pool.map(one, names), strict=True))
 
 
 def consumer_faults() -> list[str]:
     return sorted(name for name, fault in FAULTS.items() if fault.role == "consumer")
+
+
+def consumer_variants() -> list[str]:
+    return sorted(name for name, variant in VARIANTS.items() if variant.role == "consumer")
 
 
 def markdown(outcomes: dict[str | None, CampaignOutcome] | None = None) -> str:
@@ -121,3 +193,33 @@ def markdown(outcomes: dict[str | None, CampaignOutcome] | None = None) -> str:
         )
         lines.append(f"| `{name}` | {declared} | {failed} | {ok} |")
     return "\n".join(lines) + "\n"
+
+
+def variation_markdown(outcomes: dict[str | None, CampaignOutcome] | None = None) -> str:
+    """The allowed-variation matrix as a Markdown table: one row per variant, what allows it and what
+    it does (and, when campaigns were run, what the campaign made fail: nothing, if it is right)."""
+    lines = [
+        "| variant | allowed by | description |"
+        if outcomes is None
+        else "| variant | failed | inconclusive | warnings (SHOULD or project reading) | verdict |",
+        "|---|---|---|" if outcomes is None else "|---|---|---|---|---|",
+    ]
+    for name in consumer_variants():
+        if outcomes is not None and name not in outcomes:
+            continue  # not run
+        variant = VARIANTS[name]
+        if outcomes is None:
+            lines.append(f"| `{name}` | {_cell(variant.basis)} | {_cell(variant.description_en)} |")
+            continue
+        outcome = outcomes[name]
+        cells = [
+            ", ".join(sorted(ids)) or "—" for ids in (outcome.failed, outcome.inconclusive, outcome.warned)
+        ]
+        verdict = "accepted" if outcome.accepted else "REJECTED"
+        lines.append(f"| `{name}` | {' | '.join(cells)} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text fit for a Markdown table cell."""
+    return text.replace("|", "\\|")

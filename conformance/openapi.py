@@ -1,9 +1,12 @@
 """OpenAPI 3.0 documents of the API Conformité and the API PSC: loading, operation lookup, validation.
 
-The contract and negative-input scenarios judge what a SUT answers against an OpenAPI document: ours
-(``swagger/api-conformite.json``, ``swagger/api-psc.json``, see :func:`load_normative`) or, when a user
-gives them, ANS's upstream files (:func:`load_upstream`), which are loaded unchanged and whose known
-defects are reported as :class:`DocumentWarning` instead of refusing the file.
+The contract and negative-input scenarios judge what a SUT answers against two documents: the upstream
+contract, whose departures fail — ANS's upstream file when a user gives it (:func:`load_upstream`, loaded
+unchanged, its known defects reported as :class:`DocumentWarning` instead of refusing the file, then read
+leniently by :func:`baseline_of`), else the project's statement of the same facts
+(``swagger/api-conformite-baseline.json``, :func:`load_baseline`) — and ours (``swagger/api-conformite.json``,
+``swagger/api-psc.json``, see :func:`load_normative`), stricter, whose additions only warn
+(see swagger/README.md).
 
 Validation uses ``jsonschema`` only. OpenAPI 3.0 Schema Objects are not JSON Schema: before validating,
 each schema is converted (``nullable: true`` adds ``"null"`` to ``type``; ``readOnly`` / ``writeOnly``
@@ -48,6 +51,7 @@ NormativeName = Literal["api-conformite", "api-psc"]
 Variant = Literal["request", "response"]
 
 NORMATIVE_NAMES: Final[tuple[NormativeName, ...]] = ("api-conformite", "api-psc")
+BASELINE_NAME: Final = "api-conformite-baseline"
 HTTP_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CONNECT_FIELDS: Final = ("nationalId", "bindingMessage", "clientId", "channel")
 
@@ -846,6 +850,24 @@ def load_normative(name: NormativeName) -> OpenApiDocument:
     return load_document(path)
 
 
+def baseline_path() -> Path:
+    return project_root() / "swagger" / f"{BASELINE_NAME}.json"
+
+
+def load_baseline() -> OpenApiDocument:
+    """What the upstream API Conformité document states, written by the project
+    (``swagger/api-conformite-baseline.json``): the contract of the mandatory contract checks when the
+    campaign is not given the upstream file. It holds the same facts as :func:`baseline_of` applied to
+    the upstream file (a test keeps them equal), without shipping ANS's file."""
+    path = baseline_path()
+    if not path.is_file():
+        raise OpenApiError(
+            f"{path} not found: install psc-conformance from its source tree (pip install -e .) "
+            "so that swagger/ stays beside the package"
+        )
+    return load_document(path)
+
+
 def load_upstream(path: str | Path, companions: Iterable[OpenApiDocument] = ()) -> OpenApiDocument:
     """An upstream (ANS) document, loaded unchanged, with a warning for each known defect it has.
 
@@ -859,6 +881,72 @@ def load_upstream(path: str | Path, companions: Iterable[OpenApiDocument] = ()) 
         warnings += find_casing_conflicts(document, other)
     prefix = [w.where.removeprefix("paths.") for w in warnings if w.code == "send-without-route"]
     return OpenApiDocument(document.data, source=document.source, warnings=warnings, prefix_paths=prefix)
+
+
+# -- the baseline: the upstream document read leniently ----------------------------------------------
+
+# Known defects whose literal reading would condemn what every proxy does; `baseline_of` loosens them.
+TOLERATED_DEFECTS: Final = {
+    "path-level-security": "the `security` of the /send path item is dropped (the operations carry theirs)",
+    "send-without-route": "/send also matches /send/<api>/<endpoint>",
+    "traces-not-array": "the 200 of GET /traces is not typed (the document says object, proxies answer "
+    "an array)",
+    "error-metadata-type": "metadata.nationalId and metadata.clientId of an error descriptor are not typed "
+    "(the document says object, proxies echo the request's values)",
+}
+
+
+def baseline_of(upstream: OpenApiDocument) -> OpenApiDocument:
+    """The upstream document as the mandatory contract checks read it: what it states, with each of its
+    known defects (its `warnings`, see :data:`TOLERATED_DEFECTS`) read leniently, and every optional
+    property (the document marks none required) allowed to be null, as serializers write an absent
+    value. The document itself (`upstream.data`) is left unchanged."""
+    data: dict[str, Any] = copy.deepcopy(dict(upstream.data))
+    codes = {w.code for w in upstream.warnings}
+    paths = _mapping(data.get("paths"))
+    if "path-level-security" in codes:
+        for item in paths.values():
+            if isinstance(item, dict):
+                item.pop("security", None)
+    if "traces-not-array" in codes:
+        traces = _operation(data, "get", "/traces")
+        ok = _resolved(data, _mapping(traces.get("responses") if traces else None).get("200"))
+        for media in _mapping(_mapping(ok).get("content")).values():
+            if isinstance(media, dict):
+                media["schema"] = {}
+    if "error-metadata-type" in codes:
+        for _, _, op in _all_operations(data):
+            for response in _mapping(op.get("responses")).values():
+                for _, schema in _media_schemas(data, response):
+                    metadata = _resolved(data, _mapping(schema.get("properties")).get("metadata"))
+                    props = metadata.get("properties") if isinstance(metadata, dict) else None
+                    if isinstance(props, dict):
+                        for name in props:
+                            props[name] = {}
+    _optional_properties_nullable(data)
+    tolerated = sorted(codes & TOLERATED_DEFECTS.keys())
+    return OpenApiDocument(
+        data,
+        source=f"{upstream.source} (read leniently: {', '.join(tolerated) or 'no known defect found'})",
+        warnings=upstream.warnings,
+        prefix_paths=upstream.prefix_paths,
+    )
+
+
+def _optional_properties_nullable(node: Any) -> None:
+    """`nullable: true` on every typed property that its object schema does not require."""
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict):
+            required = set(_list(node.get("required")))
+            for name, sub in props.items():
+                if name not in required and isinstance(sub, dict) and "type" in sub and "$ref" not in sub:
+                    sub["nullable"] = True
+        for value in node.values():
+            _optional_properties_nullable(value)
+    elif isinstance(node, list):
+        for value in node:
+            _optional_properties_nullable(value)
 
 
 # -- known defects -----------------------------------------------------------------------------------
@@ -956,8 +1044,8 @@ def find_defects(data: Mapping[str, Any]) -> list[DocumentWarning]:
         warn(
             "send-relayed-statuses",
             "paths./send",
-            "the send operations declare no 2XX/4XX range for the API's relayed answers: "
-            "any status other than the declared ones (e.g. 201, 403) is reported as undeclared",
+            "the send operations declare no 2XX/4XX range for the API's relayed answers: a relayed status "
+            "they do not list (e.g. 201, 403) is judged by the project's document only (warning level)",
         )
     traces = _operation(data, "get", "/traces")
     if traces is not None:
@@ -967,7 +1055,8 @@ def find_defects(data: Mapping[str, Any]) -> list[DocumentWarning]:
                     "traces-not-array",
                     "GET /traces",
                     f"200 {media} is typed {schema.get('type', 'untyped')!r}, "
-                    "but proxies answer a JSON array of trace records",
+                    "but proxies answer a JSON array of trace records: left untyped by the mandatory checks, "
+                    "the records are judged by the project's Trace schema (warning level)",
                 )
     connect = _operation(data, "post", "/connect")
     if connect is not None:
@@ -987,7 +1076,8 @@ def find_defects(data: Mapping[str, Any]) -> list[DocumentWarning]:
                         "error-metadata-type",
                         f"{method} {template}",
                         f"{status} {media}: metadata.{', metadata.'.join(wrong)} typed as non-string, "
-                        "but proxies send the identifiers of the request (strings)",
+                        "but proxies echo the identifiers of the request: left untyped by the mandatory "
+                        "checks",
                     )
     schemes = _mapping(_mapping(data.get("components")).get("securitySchemes"))
     for name, scheme in schemes.items() if isinstance(schemes, Mapping) else ():
@@ -1037,8 +1127,8 @@ def _connect_defects(data: Mapping[str, Any], connect: Mapping[str, Any], warn: 
             warn(
                 "connect-fields-not-required",
                 "POST /connect",
-                f"request {media}: {', '.join(missing)} not required, "
-                "but proxies refuse a connection without them (400)",
+                f"request {media}: {', '.join(missing)} not required; the project's document requires "
+                "them (a proxy that accepts a connection without them gets a warning)",
             )
         props = _mapping(schema.get("properties"))
         channel = _resolved(data, props.get("channel"))
@@ -1046,21 +1136,24 @@ def _connect_defects(data: Mapping[str, Any], connect: Mapping[str, Any], warn: 
             warn(
                 "connect-channel-not-enumerated",
                 "POST /connect",
-                f"request {media}: channel has no enum, but only CARD and MOBILE are accepted",
+                f"request {media}: channel has no enum (its description says CARD or MOBILE); the "
+                "project's document enumerates them (warning level)",
             )
         binding = _resolved(data, props.get("bindingMessage"))
         if isinstance(binding, Mapping) and "pattern" not in binding:
             warn(
                 "connect-binding-message-unconstrained",
                 "POST /connect",
-                f"request {media}: bindingMessage has no pattern, but it must be two digits (00-99)",
+                f"request {media}: bindingMessage has no pattern (its description says two digits, "
+                "00-99); the project's document has the pattern ^[0-9]{2}$ (warning level)",
             )
     responses = _mapping(connect.get("responses"))
     if not _media_schemas(data, responses.get("401")):
         warn(
             "connect-401-undeclared",
             "POST /connect",
-            "no error descriptor declared for 401, which proxies answer when PSC refuses the authentication",
+            "no 401 declared, which proxies answer when PSC refuses the authentication: judged by the "
+            "project's document only (warning level)",
         )
 
 
@@ -1118,15 +1211,20 @@ def find_casing_conflicts(
 
 
 __all__ = [
+    "BASELINE_NAME",
     "FORMAT_CHECKER",
     "NORMATIVE_NAMES",
+    "TOLERATED_DEFECTS",
     "DocumentWarning",
     "NormativeName",
     "OpenApiDocument",
     "OpenApiError",
     "Operation",
+    "baseline_of",
+    "baseline_path",
     "find_casing_conflicts",
     "find_defects",
+    "load_baseline",
     "load_document",
     "load_normative",
     "load_upstream",

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from conformance.attestation import load_attestations
-from conformance.checks import CheckFailed, CheckRecorder
+from conformance.checks import CheckFailed, CheckRecorder, PrerequisiteNotMet
 from conformance.config import Config, load_config
 from conformance.errors import UsageError
 from conformance.evidence import EvidenceRecorder
@@ -49,6 +49,7 @@ from conformance.verdicts import Attestation, Outcome, ScenarioRecord, scenario_
 MARKER = "verifies"
 SUT_UNREACHABLE = 3  # the exit status BRIEF §4 gives to "the SUT could not be reached"
 NOT_RUN_PREFIX = "not_run: "
+INCONCLUSIVE_PREFIX = "inconclusive: "
 _RECORDER = pytest.StashKey[CheckRecorder]()
 _STARTED = pytest.StashKey[float]()
 _PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -75,6 +76,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME",
         help="fault injected in the reference SUT (recorded in the report)",
+    )
+    group.addoption(
+        "--psc-variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="allowed variant applied to the reference SUT (recorded in the report)",
     )
     group.addoption("--psc-sut-name", metavar="NAME", help="name of the system under test in the report")
     group.addoption("--psc-sut-url", metavar="URL", help="base URL of the system under test")
@@ -139,6 +147,7 @@ def _make_campaign(config: pytest.Config) -> Campaign:
         name=option("--psc-sut-name") or cfg.sut.name,
         base_url=option("--psc-sut-url") or cfg.sut.base_url,
         faults=tuple(option("--psc-fault")),
+        variants=tuple(option("--psc-variant")),
     )
     campaign = Campaign(cfg, role, output, option("--psc-lang") or cfg.campaign.lang, attestations, sut)
     swagger = option("--psc-swagger")
@@ -275,8 +284,33 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     recorder = item.stash.get(_RECORDER, None)
     if recorder is None:
         return (yield)
-    with _time_bound(campaign_of(item.config).config.timeouts.scenario_s, item.nodeid):
-        result = yield
+    try:
+        with _time_bound(campaign_of(item.config).config.timeouts.scenario_s, item.nodeid):
+            result = yield
+    except PrerequisiteNotMet as exc:
+        blocker = exc.result
+        recorder.unjudged(
+            f"not judged: {blocker.name} did not hold ({blocker.message})",
+            root_cause=blocker.root_cause or f"{blocker.name}: {blocker.message}",
+            blocked_by=blocker.name,
+        )
+        pytest.skip(INCONCLUSIVE_PREFIX + str(exc))
+    except CheckFailed:
+        stopper = recorder.stopped_by
+        if stopper is not None:
+            recorder.unjudged(
+                f"not judged: the scenario stopped when {stopper.name} failed",
+                root_cause=f"{stopper.name}: {stopper.message}",
+                blocked_by=stopper.name,
+            )
+        raise
+    except BaseException as exc:
+        if not isinstance(exc, pytest.skip.Exception | AssertionError):
+            recorder.unjudged(
+                f"not judged: the scenario ended in error ({type(exc).__name__}: {str(exc)[:300]})",
+                root_cause=f"{type(exc).__name__}: {str(exc)[:300]}",
+            )
+        raise
     if recorder.failures:
         names = ", ".join(sorted({f.name for f in recorder.failures}))
         raise CheckFailed(f"failed check(s): {names}")
@@ -290,6 +324,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     )
     if outcome is Outcome.NOT_RUN:
         pytest.skip(NOT_RUN_PREFIX + why)
+    if outcome is Outcome.INCONCLUSIVE:
+        pytest.skip(INCONCLUSIVE_PREFIX + why)
     return result
 
 
@@ -364,6 +400,8 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
     sut_exchanges = recorder.sut_exchanges + campaign_of(item.config).evidence.count(scenario=item.nodeid)
     if pytest_outcome == "skipped" and detail.startswith(NOT_RUN_PREFIX):
         outcome, detail = Outcome.NOT_RUN, detail[len(NOT_RUN_PREFIX) :]
+    elif pytest_outcome == "skipped" and detail.startswith(INCONCLUSIVE_PREFIX):
+        outcome, detail = Outcome.INCONCLUSIVE, detail[len(INCONCLUSIVE_PREFIX) :]
     else:
         outcome, why = scenario_outcome(
             pytest_outcome=pytest_outcome,

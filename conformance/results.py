@@ -27,11 +27,12 @@ from conformance.verdicts import (
     RequirementVerdict,
     ScenarioRecord,
     Severity,
+    Status,
     Verdict,
     aggregate,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `inconclusive`, conditions with basis, strength and status
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class SutInfo:
     name: str
     base_url: str | None
     faults: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def build_results(
             "name": sut.name,
             "base_url": sut.base_url,
             "faults": list(sut.faults),
+            "variants": list(sut.variants),
         },
         "catalogues": [
             {
@@ -127,7 +130,20 @@ def _requirement_entry(v: RequirementVerdict) -> dict[str, Any]:
         "source": req.source,
         "checks_run": v.checks_run,
         "checks_failed": v.checks_failed,
+        "checks_inconclusive": v.checks_inconclusive,
     }
+    if v.blockages:
+        entry["inconclusive"] = [
+            {
+                "scenario": b.scenario,
+                "condition": b.condition,
+                "reason": b.reason,
+                "root_cause": b.root_cause or b.reason,
+                "blocked_by": b.blocked_by or None,
+                "failed_in": b.failed_in or None,
+            }
+            for b in v.blockages
+        ]
     if v.attestation:
         a = v.attestation
         entry["attestation"] = {"by": a.by, "date": a.date, "evidence": a.evidence}
@@ -149,6 +165,7 @@ def _scenario_entry(s: ScenarioRecord) -> dict[str, Any]:
                 "severity": c.severity.value,
                 "title": dict(c.title),
                 "evidence": list(c.evidence),
+                **_condition_fields(c),
             }
             for c in s.checks
             for rid in c.requirements
@@ -158,6 +175,21 @@ def _scenario_entry(s: ScenarioRecord) -> dict[str, Any]:
         "needs_sut": s.needs_sut,
         "detail": s.detail,
     }
+
+
+def _condition_fields(c: CheckResult) -> dict[str, Any]:
+    """What schema 2 adds to a check: how it was judged, on what basis, and what blocked it."""
+    assert c.status is not None
+    fields: dict[str, Any] = {
+        "status": c.status.value,
+        "basis": c.basis,
+        "strength": c.strength,
+        "prerequisite": c.prerequisite,
+    }
+    if c.status is Status.INCONCLUSIVE:
+        fields["root_cause"] = c.root_cause or c.message
+        fields["blocked_by"] = c.blocked_by or None
+    return fields
 
 
 def record_to_json(record: ScenarioRecord) -> dict[str, Any]:
@@ -175,6 +207,12 @@ def record_to_json(record: ScenarioRecord) -> dict[str, Any]:
                 "message": c.message,
                 "title": dict(c.title),
                 "evidence": list(c.evidence),
+                "status": c.status.value if c.status else None,
+                "basis": c.basis,
+                "strength": c.strength,
+                "prerequisite": c.prerequisite,
+                "root_cause": c.root_cause,
+                "blocked_by": c.blocked_by,
             }
             for c in record.checks
         ],
@@ -200,6 +238,12 @@ def record_from_json(data: Mapping[str, Any]) -> ScenarioRecord:
                 message=c["message"],
                 title=c.get("title", {}),
                 evidence=tuple(c.get("evidence", ())),
+                status=Status(c["status"]) if c.get("status") else None,
+                basis=c.get("basis", ""),
+                strength=c.get("strength", ""),
+                prerequisite=c.get("prerequisite", False),
+                root_cause=c.get("root_cause", ""),
+                blocked_by=c.get("blocked_by", ""),
             )
             for c in data["checks"]
         ],

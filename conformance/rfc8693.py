@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 GRANT_TYPE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
+# RFC 6749 §6: renewing a token the token endpoint issued with its refresh token; not an exchange.
+REFRESH_GRANT_TYPE: Final = "refresh_token"
 
 # Token type identifiers (RFC 8693 §3).
 ACCESS_TOKEN: Final = "urn:ietf:params:oauth:token-type:access_token"
@@ -116,6 +118,26 @@ class TokenExchangeRequest:
 
     def has(self, code: str) -> bool:
         return any(d.code == code for d in self.deviations)
+
+
+def is_refresh_request(form: Mapping[str, Sequence[str]]) -> bool:
+    """A refresh-token grant (RFC 6749 §6) at the same token endpoint: a renewal, not an exchange."""
+    values = form.get("grant_type") or ()
+    return len(values) == 1 and values[0] == REFRESH_GRANT_TYPE
+
+
+def other_client_credentials(authorization: str | None, form: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """What a token request carries to authenticate its client besides the TLS certificate.
+
+    The IG 1.2.0 profile authenticates the client of the token exchange by mTLS only (RFC 8705 §2,
+    `tls_client_auth`); `client_id` is not a credential (RFC 8705 §2 even asks for it). Returned as
+    readable labels: the Authorization header's scheme, `client_secret`, `client_assertion`.
+    """
+    found: list[str] = []
+    if authorization is not None and authorization.strip():
+        found.append(f"Authorization: {authorization.strip().split(' ', 1)[0]}")
+    found += [name for name in ("client_secret", "client_assertion") if name in form]
+    return tuple(found)
 
 
 def parse_scope(value: str) -> tuple[str, ...]:
@@ -290,9 +312,12 @@ def success_response(
     expires_in: int | None = None,
     scope: Sequence[str] | None = None,
     refresh_token: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> EndpointResponse:
     """RFC 8693 §2.2.1 success: `access_token`, `issued_token_type`, `token_type` always; `expires_in`
-    (recommended), `scope` (required by the RFC when it differs from the request's; always sent here)."""
+    (recommended), `scope` (required by the RFC when it differs from the request's; always sent here),
+    `refresh_token` (optional). `extra` adds members a real server sends beside them (RFC 6749 §5.1
+    allows more; e.g. Keycloak's `refresh_expires_in`, `not-before-policy`, `session_state`)."""
     if issued_token_type not in TOKEN_TYPES:
         raise ValueError(f"not a token type identifier: {issued_token_type!r}")
     body: dict[str, Any] = {
@@ -306,6 +331,7 @@ def success_response(
         body["scope"] = " ".join(scope)
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
+    body.update({name: value for name, value in (extra or {}).items() if name not in body})
     return EndpointResponse(200, body, {"Content-Type": "application/json", **NO_STORE_HEADERS})
 
 

@@ -151,6 +151,7 @@ session_timeout_s = 14400
 # http_timeout_s = 10       # bound on every call to PSC and the APIs
 # ciba_max_wait_s = 150     # give up a CIBA authentication after this long
 # faults = []               # injected defects, see `psc-conformance faults` (for the harness's self-tests)
+# variants = []             # allowed behaviours other than the reference's, see `psc-conformance variants`
 """
 
 

@@ -2,12 +2,14 @@
 
 The reference Proxy e-Santé is the conformant system the harness proves its checks against;
 served alone (in front of `psc-conformance counterparts`) it shows a vendor, with curl, what a
-conformant proxy answers, and with `--fault` what a given defect looks like on the wire.
+conformant proxy answers, with `--fault` what a given defect looks like on the wire, and with
+`--variant` another behaviour the sources allow.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 from collections.abc import Sequence
@@ -41,7 +43,7 @@ def register(sub: Any) -> None:
         description="Serve the reference Proxy e-Santé configured by a reference-proxy.toml (written by "
         "`psc-conformance pki --out DIR`), in front of the counterparts that counterparts.json names "
         "(start them with `psc-conformance counterparts`). Exit status: 0 after SIGINT or SIGTERM, "
-        "2 usage or configuration error (unknown fault included), 3 the port is busy.",
+        "2 usage or configuration error (unknown fault or variant included), 3 the port is busy.",
     )
     _add_options(consumer)
     consumer.set_defaults(handler=run_consumer)
@@ -72,6 +74,14 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "`psc-conformance faults` lists them",
     )
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="apply an allowed variant, a behaviour the sources allow that the reference does not "
+        "choose (repeatable; added to the file's [proxy] variants); `psc-conformance variants` lists them",
+    )
+    parser.add_argument(
         "--port",
         type=int,
         metavar="N",
@@ -87,6 +97,7 @@ def run_provider(args: argparse.Namespace) -> int:
 def run_consumer(args: argparse.Namespace) -> int:
     """Serve the reference proxy until a signal; 2 for a configuration problem, 3 when the port is busy."""
     from conformance.reference.consumer.proxy import ReferenceProxy  # the server: only when serving
+    from conformance.reference.consumer.variants import apply_variants, check_variant_names, variant_settings
 
     config: Path = args.config or Path(PROXY_CONFIG_FILE)
     if args.port is not None and not 0 <= args.port <= 65535:
@@ -94,6 +105,10 @@ def run_consumer(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(config, overrides={"port": args.port} if args.port is not None else None)
         faults = _checked_faults([*settings.faults, *args.fault])
+        variants = check_variant_names([*settings.variants, *args.variant])
+        # The settings a variant needs (a longer upstream timeout) win over the file's.
+        overrides: dict[str, Any] = {"variants": tuple(variants), **variant_settings(variants)}
+        settings = dataclasses.replace(settings, **overrides)
     except UsageError as exc:
         return _usage(str(exc))
     with stop_signals() as stop:
@@ -106,6 +121,7 @@ def run_consumer(args: argparse.Namespace) -> int:
                 module.apply_faults(proxy, faults)
         except (UsageError, KeyError, ValueError) as exc:
             return _usage(f"cannot inject {', '.join(faults)}: {exc}")
+        apply_variants(proxy, variants)
         try:
             proxy.start()
         except OSError as exc:
@@ -116,7 +132,7 @@ def run_consumer(args: argparse.Namespace) -> int:
             )
             return exitcodes.HARNESS_OR_SUT
         try:
-            print_banner(proxy.url, settings, faults)
+            print_banner(proxy.url, settings, faults, variants)
             while not stop.wait(POLL_S):
                 pass
         finally:
@@ -147,7 +163,9 @@ def _checked_faults(names: Sequence[str]) -> list[str]:
     return checked
 
 
-def print_banner(url: str, settings: ProxySettings, faults: Sequence[str]) -> None:
+def print_banner(
+    url: str, settings: ProxySettings, faults: Sequence[str], variants: Sequence[str] = ()
+) -> None:
     """Where the proxy listens and what it talks to, so the first curl can be written from this."""
     rows = [
         (
@@ -161,9 +179,14 @@ def print_banner(url: str, settings: ProxySettings, faults: Sequence[str]) -> No
         ),
         ("LPS clients", ", ".join(settings.lps_clients) or "none"),
         ("CA bundle", str(settings.ca_bundle)),
-        ("Timeouts", f"idle {settings.idle_timeout_s:g} s, session {settings.session_timeout_s:g} s"),
+        (
+            "Timeouts",
+            f"idle {settings.idle_timeout_s:g} s, session {settings.session_timeout_s:g} s, "
+            f"upstream {settings.http_timeout_s:g} s",
+        ),
     ]
     rows += [("Fault", line) for line in _described(faults)] or [("Faults", "none")]
+    rows += [("Variant", line) for line in _described_variants(variants)]
     print(f"Reference Proxy e-Santé serving {url}")
     for label, value in rows:
         print(f"  {label:<15} {value}")
@@ -181,6 +204,13 @@ def _described(faults: Sequence[str]) -> list[str]:
         requirements = ", ".join(getattr(fault, "requirements", ()))
         lines.append(f"{name}: {description} (must fail: {requirements})" if requirements else name)
     return lines
+
+
+def _described_variants(variants: Sequence[str]) -> list[str]:
+    """Each applied variant with what it does."""
+    from conformance.reference.consumer.variants import VARIANTS
+
+    return [f"{name}: {VARIANTS[name].description_en}" for name in variants]
 
 
 def _usage(message: str) -> int:

@@ -51,6 +51,14 @@ def register(sub: Any) -> None:
         help="inject a fault in the embedded reference SUT (repeatable); see `psc-conformance faults`",
     )
     p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="apply an allowed variant to the embedded reference SUT (repeatable; combines with --fault): "
+        "a behaviour the sources allow that the reference does not choose; see `psc-conformance variants`",
+    )
+    p.add_argument(
         "--output",
         type=Path,
         metavar="DIR",
@@ -70,8 +78,9 @@ def register(sub: Any) -> None:
         "--swagger",
         type=Path,
         metavar="DIR",
-        help="judge the API contracts by the upstream OpenAPI files in DIR, loaded unchanged "
-        "(a warning per known defect in the report); default: the project's swagger/",
+        help="judge the mandatory contract checks by the upstream OpenAPI files in DIR, loaded unchanged "
+        "(a note per known defect in the report, each read leniently); default: the project's baseline "
+        "of them, swagger/api-conformite-baseline.json",
     )
     p.add_argument("--allure", action="store_true", help="also write allure-results/ (needs allure-pytest)")
     p.add_argument("-v", "--verbose", action="store_true", help="stream pytest's output to the terminal")
@@ -96,6 +105,13 @@ def _run(args: argparse.Namespace) -> int:
                 "the external SUT of --config"
             )
         _check_faults(args.fault, role)
+    if args.variant:
+        if config.external:
+            raise UsageError(
+                "--variant changes the embedded reference SUT; it cannot apply to the external SUT "
+                "of --config"
+            )
+        _check_variants(args.variant, role)
     if args.allure and importlib.util.find_spec("allure_pytest") is None:
         raise UsageError("--allure needs allure-pytest: pip install 'psc-conformance[allure]'")
     lang = args.lang or config.campaign.lang
@@ -128,6 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.attestations:
         argv.append(f"--psc-attestations={args.attestations.resolve()}")
     argv += [f"--psc-fault={fault}" for fault in args.fault]
+    argv += [f"--psc-variant={variant}" for variant in args.variant]
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.swagger:
@@ -171,6 +188,16 @@ def _check_faults(names: list[str], role: Role) -> None:
         raise UsageError(
             f"unknown {role.value} fault(s) {', '.join(unknown)}; `psc-conformance faults` lists them"
         )
+
+
+def _check_variants(names: list[str], role: Role) -> None:
+    """Unknown variants are a usage error, said before anything starts, with the closest known name."""
+    from conformance.reference.consumer.variants import check_variant_names
+
+    try:
+        check_variant_names(names, role)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; `psc-conformance variants` lists them") from None
 
 
 def _scenario_dirs(role: Role) -> list[Path]:
@@ -230,7 +257,13 @@ def _results_or_rescue(
         output=output,
         lang=lang,
         attestations=load_attestations(attestation_file) if attestation_file else {},
-        sut=SutInfo(role=role, name=sut_name, base_url=config.sut.base_url, faults=tuple(args.fault)),
+        sut=SutInfo(
+            role=role,
+            name=sut_name,
+            base_url=config.sut.base_url,
+            faults=tuple(args.fault),
+            variants=tuple(getattr(args, "variant", ()) or ()),
+        ),
         records=read_journal(output / "scenarios.jsonl"),
     )
     return write_campaign(campaign, CampaignStatus(complete=False, errors=(error,), selection=args.keyword))
@@ -270,6 +303,10 @@ def _print_summary(doc: dict[str, Any], output: Path, lang: str) -> None:
     failed = [r["id"] for r in doc["requirements"] if r["verdict"] == "fail"]
     if failed:
         print(f"{t['verdict.fail']}: {', '.join(failed)}")
+    blocked = [r for r in doc["requirements"] if r["verdict"] == "inconclusive"]
+    for r in blocked:
+        causes = sorted({b["root_cause"] for b in r.get("inconclusive", [])})
+        print(f"{t['verdict.inconclusive']}: {r['id']} — {t['root_cause']}: {'; '.join(causes)[:300]}")
     for err in doc["campaign"]["errors"]:
         print(f"! {err}")
     print(f"report: {output / 'report.html'}")

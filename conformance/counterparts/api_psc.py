@@ -11,6 +11,13 @@ service):
 They serve what a real service would, and record every deviation of the caller as an
 :class:`~conformance.counterparts.observations.Observation` for the scenarios to judge; they never judge.
 
+The token-exchange answer is shaped as the trust space's Keycloak sends it: besides RFC 8693's
+``access_token``, ``issued_token_type``, ``token_type``, ``expires_in`` and ``scope``, a ``refresh_token``
+with ``refresh_expires_in``, ``not-before-policy`` and ``session_state``. That refresh token is served
+by the ``refresh_token`` grant (RFC 6749 §6) at the same endpoint. ``omit_refresh_token = True`` leaves
+the optional ``refresh_token`` (and ``refresh_expires_in``) out, as RFC 8693 §2.2.1 allows: an
+adversarial check that a proxy does not depend on it.
+
 What still gets a success answer (a lenient, Keycloak-like AS; the deviation is only observed):
 
 * ``token_exchange.basic_auth`` / ``token_exchange.client_secret`` / ``token_exchange.client_assertion``:
@@ -47,7 +54,12 @@ Observation kinds (counterpart ``api-as``, then ``api``); ``token_exchange.<code
 * ``token_exchange.invalid_scope``, ``.invalid_target``: scope, audience, resource this AS does not serve;
 * ``token_exchange.introspection_failed`` (the harness's PSC failed), ``.subject_token_inactive``,
   ``.client_mismatch`` (subject token of another client), ``.subject_without_national_id``;
+* ``token_exchange.request`` (informational, every token request that is not a refresh): the request as
+  :func:`conformance.rfc8693.parse_request` read it (``data["parsed"]``), ``x5t_s256`` of the client
+  certificate, and ``credentials`` (:func:`conformance.rfc8693.other_client_credentials`): what the
+  harness judges the exchange by, once;
 * ``token_exchange.issued`` (informational): jti, ``x5t_s256`` of the certificate, sub, scope, exp;
+* ``token_refresh.issued``, ``token_refresh.invalid``: the refresh-token grant (not an exchange);
 * ``api.token_missing``, ``api.authorization_scheme``, ``api.token_invalid``, ``api.token_expired``,
   ``api.cnf_missing``, ``api.no_client_cert``, ``api.cnf_mismatch``, ``api.cnf_ans_hex_form``;
 * ``api.call`` (informational, every authenticated call): ``x5t_s256``, jti, sub, method, path;
@@ -59,8 +71,11 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final, Self
 
 import jwt
@@ -84,6 +99,7 @@ DEFAULT_TOKEN_PATH: Final = DEFAULT_REALM_PATH + OIDC_PROTOCOL_PATH + "/token"
 DEFAULT_API_SCOPE: Final = "signsessiondata"
 DEFAULT_API_AUDIENCE: Final = "apipsc"
 DEFAULT_API_TOKEN_TTL_S: Final = 14400  # 4 h, the lifetime of the ANS conformance API's tokens
+DEFAULT_REFRESH_TOKEN_TTL_S: Final = 1800  # Keycloak's default SSO session idle: its refresh_expires_in
 DEFAULT_BASE_PATH: Final = "/mockservice/apipsc"
 SESSION_DATA_FIELDS: Final = ("nationalId", "clientID", "proxy_session_id", "session_state")
 API_ACCESS_TOKEN_TYP: Final = "at+jwt"  # RFC 9068
@@ -110,6 +126,25 @@ def registered_clients(pki: TestPKI) -> dict[str, str]:
 
 def _json(response: rfc8693.EndpointResponse) -> Response:
     return Response.json(response.body, response.status, response.headers)
+
+
+def _without_secrets(exchange: rfc8693.TokenExchangeRequest) -> rfc8693.TokenExchangeRequest:
+    """The parsed request as observed: credential values (never the harness's to keep) masked."""
+    masked = {
+        name: ("***",) * len(values) if name in ("client_secret", "client_assertion") else values
+        for name, values in exchange.extra.items()
+    }
+    return replace(exchange, extra=masked)
+
+
+@dataclass(frozen=True)
+class _RefreshGrant:
+    """What a refresh token this AS issued stands for (RFC 6749 §6)."""
+
+    client_id: str
+    sub: str
+    scope: tuple[str, ...]
+    expires_at: float
 
 
 class SimulatedApiAuthorizationServer(Counterpart):
@@ -169,6 +204,11 @@ class SimulatedApiAuthorizationServer(Counterpart):
         self.psc_authentication_url = psc_authentication_url
         # `resource` values the AS issues tokens for; a SimulatedApiPsc adds its base URL when it starts.
         self.accepted_resources: set[str] = set()
+        # Keycloak-shaped answers carry a refresh token; leaving it out is an adversarial switch.
+        self.omit_refresh_token = False
+        self.refresh_token_ttl_s = DEFAULT_REFRESH_TOKEN_TTL_S
+        self._refresh_grants: dict[str, _RefreshGrant] = {}
+        self._lock = threading.Lock()
         self.router.add("POST", self.token_path, self._token)
         self.router.add("GET", self.jwks_path, self._jwks)
         self.router.add("GET", f"{self.realm_path}/.well-known/openid-configuration", self._discovery)
@@ -183,6 +223,11 @@ class SimulatedApiAuthorizationServer(Counterpart):
         if value <= 0:
             raise ValueError("api_token_ttl_s must be positive")
         self._api_token_ttl_s = value
+
+    def reset(self) -> None:
+        """Between scenarios: answers back to their Keycloak shape (issued refresh tokens stay valid)."""
+        self.omit_refresh_token = False
+        self.refresh_token_ttl_s = DEFAULT_REFRESH_TOKEN_TTL_S
 
     @property
     def issuer(self) -> str:
@@ -212,7 +257,7 @@ class SimulatedApiAuthorizationServer(Counterpart):
                 "issuer": self.issuer,
                 "token_endpoint": self.token_endpoint,
                 "jwks_uri": self.jwks_uri,
-                "grant_types_supported": [rfc8693.GRANT_TYPE],
+                "grant_types_supported": [rfc8693.GRANT_TYPE, rfc8693.REFRESH_GRANT_TYPE],
                 "token_endpoint_auth_methods_supported": ["tls_client_auth"],
                 "tls_client_certificate_bound_access_tokens": True,
                 "scopes_supported": sorted(self.allowed_scopes),
@@ -230,6 +275,16 @@ class SimulatedApiAuthorizationServer(Counterpart):
         def observe(kind: str, detail: str, **data: Any) -> None:
             self.observe(request, f"token_exchange.{kind}", who, detail, **data)
 
+        refresh = rfc8693.is_refresh_request(form)
+        exchange = rfc8693.parse_request(form)
+        if not refresh:
+            observe(
+                "request",
+                "token request as parsed",
+                parsed=_without_secrets(exchange),
+                x5t_s256=tls.peer_x5t_s256,
+                credentials=rfc8693.other_client_credentials(request.header("Authorization"), form),
+            )
         credentials = rfc6749.basic_credentials(request.header("Authorization"))
         basic = credentials[0] if credentials is not None else None
         self._observe_transport(request, form, basic, observe)
@@ -268,7 +323,8 @@ class SimulatedApiAuthorizationServer(Counterpart):
                 )
             )
 
-        exchange = rfc8693.parse_request(form)
+        if refresh:
+            return self._refresh(request, form, client_id, who)
         for deviation in exchange.deviations:
             observe(deviation.code, deviation.detail, fatal=deviation.fatal)
         if exchange.error is not None:
@@ -371,6 +427,25 @@ class SimulatedApiAuthorizationServer(Counterpart):
             rfc8693.error_response(rfc8693.INVALID_GRANT, description, uri=self.psc_authentication_url)
         )
 
+    def _refresh(
+        self, request: Request, form: Mapping[str, list[str]], client_id: str, who: str | None
+    ) -> Response:
+        """RFC 6749 §6 for the refresh tokens of this AS's answers: one use (rotated), same client."""
+
+        def observe(kind: str, detail: str, **data: Any) -> None:
+            self.observe(request, f"token_refresh.{kind}", who, detail, **data)
+
+        value = (form.get("refresh_token") or [""])[0]
+        with self._lock:
+            grant = self._refresh_grants.get(value)
+            valid = grant is not None and grant.client_id == client_id and grant.expires_at > self.clock.now()
+            if valid:
+                del self._refresh_grants[value]
+        if not valid or grant is None:
+            observe("invalid", "refresh with an unknown, expired or foreign refresh token")
+            return _json(rfc8693.error_response(rfc8693.INVALID_GRANT, "invalid or expired refresh token"))
+        return self._answer(request, client_id, grant.sub, grant.scope, observe)
+
     def _issue(
         self,
         request: Request,
@@ -379,14 +454,34 @@ class SimulatedApiAuthorizationServer(Counterpart):
         client_id: str,
         observe: Callable[..., None],
     ) -> Response:
+        return self._answer(
+            request,
+            client_id,
+            str(introspection["SubjectNameID"]),
+            exchange.scope or (self.api_scope,),
+            observe,
+            subject_token_type=exchange.subject_token_type,
+            subject_token_jti=introspection.get("jti"),
+        )
+
+    def _answer(
+        self,
+        request: Request,
+        client_id: str,
+        sub: str,
+        scope: Sequence[str],
+        observe: Callable[..., None],
+        **observed: Any,
+    ) -> Response:
+        """A certificate-bound API token, answered as Keycloak does (a refresh token unless omitted)."""
         now = int(self.clock.now())
         ttl = self.api_token_ttl_s
-        scope = exchange.scope or (self.api_scope,)
+        scope = tuple(scope)
         x5t = request.tls.peer_x5t_s256
         jti = str(uuid.uuid4())
         claims = {
             "iss": self.issuer,
-            "sub": introspection["SubjectNameID"],
+            "sub": sub,
             "aud": list(self.audiences) if len(self.audiences) > 1 else self.audiences[0],
             "exp": now + ttl,
             "iat": now,
@@ -396,6 +491,15 @@ class SimulatedApiAuthorizationServer(Counterpart):
             "cnf": {"x5t#S256": x5t},
         }
         token = self.signing_key.sign(claims, typ=API_ACCESS_TOKEN_TYP)
+        refresh_token = None
+        extra: dict[str, Any] = {"not-before-policy": 0, "session_state": str(uuid.uuid4())}
+        if not self.omit_refresh_token:
+            refresh_token = secrets.token_urlsafe(32)
+            extra["refresh_expires_in"] = self.refresh_token_ttl_s
+            with self._lock:
+                self._refresh_grants[refresh_token] = _RefreshGrant(
+                    client_id, sub, scope, now + self.refresh_token_ttl_s
+                )
         observe(
             "issued",
             "API access token issued",
@@ -404,10 +508,14 @@ class SimulatedApiAuthorizationServer(Counterpart):
             sub=claims["sub"],
             scope=claims["scope"],
             exp=claims["exp"],
-            subject_token_type=exchange.subject_token_type,
-            subject_token_jti=introspection.get("jti"),
+            refresh_token=refresh_token is not None,
+            **observed,
         )
-        return _json(rfc8693.success_response(token, expires_in=ttl, scope=scope))
+        return _json(
+            rfc8693.success_response(
+                token, expires_in=ttl, scope=scope, refresh_token=refresh_token, extra=extra
+            )
+        )
 
 
 class SimulatedApiPsc(Counterpart):

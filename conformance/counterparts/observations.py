@@ -11,7 +11,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+# Kinds that record what was received or parsed, deviation or not: conditions judge the rules from
+# them, once. Any other kind is a deviation a counterpart noticed.
+RECORDS: Final = frozenset(
+    {"metadata.discovery", "metadata.jwks", "ciba.received", "token.request", "token_exchange.request"}
+)
 
 
 @dataclass(frozen=True)

@@ -251,6 +251,29 @@ class SimulatedPSC(Counterpart):
             raise KeyError(f"unknown test identity {national_id!r}; known: {sorted(self.identities)}")
         self.devices[national_id] = behaviour
 
+    def mint_identity(self) -> TestIdentity:
+        """A professional no SUT has seen yet, so no token it cached can stand in for a new login.
+
+        National ids are test values (prefix 8, then 8999 and a counter) that real PSC never issues.
+        """
+        with self._lock:
+            base = next(iter(self.identities.values()))
+            number = len(self.identities) + 1
+            while True:
+                national_id = f"8999{number:08d}"
+                if national_id not in self.identities:
+                    break
+                number += 1
+            identity = replace(
+                base,
+                national_id=national_id,
+                sub=str(uuid.uuid4()),
+                given_name=f"PRO{number}",
+                family_name="FRAIS-TEST",
+            )
+            self.identities[national_id] = identity
+            return identity
+
     def reset(self) -> None:
         """Forget devices and tampering (between scenarios); sessions and tokens stay valid."""
         self.devices.clear()
@@ -297,9 +320,11 @@ class SimulatedPSC(Counterpart):
         }
 
     def _discovery(self, request: Request) -> Response:
+        self.observe(request, "metadata.discovery", None, f"discovery document served ({request.path})")
         return Response.json(self.discovery_document())
 
     def _jwks(self, request: Request) -> Response:
+        self.observe(request, "metadata.jwks", None, "JWKS served")
         return Response.json(jwks(self.signing_key))
 
     # -- client authentication --------------------------------------------------------------------
@@ -380,6 +405,19 @@ class SimulatedPSC(Counterpart):
     # -- CIBA ---------------------------------------------------------------------------------------
 
     def _backchannel(self, request: Request) -> Response:
+        basic = rfc6749.basic_credentials(request.header("Authorization"))
+        self.observe(
+            request,
+            "ciba.received",
+            request.param("client_id") or (basic[0] if basic else None),
+            "backchannel authentication request as received",
+            scope=tuple((request.param("scope") or "").split()),
+            acr_values=request.param("acr_values"),
+            login_hint=request.param("login_hint"),
+            binding_message=request.param("binding_message"),
+            channel=request.param("channel"),
+            certificate_x5t=request.tls.peer_x5t_s256 if request.tls else None,
+        )
         try:
             client = self._authenticate(request, "backchannel")
         except _AuthFailure as failure:
@@ -486,8 +524,15 @@ class SimulatedPSC(Counterpart):
             result=result.value,
             seconds_since_last_poll=since,
             interval=interval,
+            tolerance_s=self.timings.poll_tolerance_s,
+            increment_s=self.timings.slow_down_increment_s,
         )
-        if result is PollResult.SLOW_DOWN:
+        # Not the device's scheduled slow_down: the caller really came too early.
+        if (
+            result is PollResult.SLOW_DOWN
+            and since is not None
+            and since < interval - self.timings.poll_tolerance_s
+        ):
             self.observe(
                 request,
                 "ciba.poll_too_fast",
@@ -567,6 +612,20 @@ class SimulatedPSC(Counterpart):
     # -- token endpoint ----------------------------------------------------------------------------
 
     def _token(self, request: Request) -> Response:
+        parsed = rfc6749.parse_token_request(
+            request.form(),
+            request.query,
+            content_type=request.header("Content-Type"),
+            authorization=request.header("Authorization"),
+        )
+        self.observe(
+            request,
+            "token.request",
+            parsed.client_id,
+            f"token request, grant_type={parsed.grant_type!r}",
+            parsed=parsed,
+            grant_type=parsed.grant_type,
+        )
         try:
             client = self._authenticate(request, "token")
         except _AuthFailure as failure:
@@ -757,10 +816,18 @@ class SimulatedPSC(Counterpart):
         return grant
 
     def _userinfo(self, request: Request) -> Response:
+        # RFC 6750 §2.1 (header) and §2.2 (form body, as Keycloak accepts); never §2.3 (the query).
+        token_in = _bearer_token_location(request)
         grant = self._bearer_grant(request)
+        if grant is None and token_in == "body":
+            grant = self._active_access(request.param("access_token") or "")
         if grant is None:
             self.observe(
-                request, "userinfo.invalid_token", None, "userinfo without a valid Bearer access token"
+                request,
+                "userinfo.invalid_token",
+                None,
+                f"userinfo without a valid Bearer access token (token in: {token_in or 'nowhere'})",
+                token_in=token_in,
             )
             return Response.json(
                 {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -772,11 +839,12 @@ class SimulatedPSC(Counterpart):
                 "userinfo.cnf_mismatch",
                 grant.client_id,
                 "certificate-bound access token presented with another certificate",
+                token_in=token_in,
             )
             return Response.json(
                 {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
             )
-        self.observe(request, "userinfo", grant.client_id, "userinfo served")
+        self.observe(request, "userinfo", grant.client_id, "userinfo served", token_in=token_in)
         return Response.json(self.sessions[grant.session_state].identity.userinfo())
 
     def introspect(self, token: str) -> dict[str, Any]:
@@ -825,6 +893,7 @@ class SimulatedPSC(Counterpart):
             role=self.clients[client.client_id].role,
             active=answer["active"],
             token_kind=answer.get("typ", "Bearer") if answer["active"] else None,
+            jti=answer.get("jti") if answer["active"] else None,
         )
         return Response.json(answer, headers=NO_STORE)
 
@@ -868,6 +937,18 @@ class SimulatedPSC(Counterpart):
         if redirect:
             return _redirect(redirect, {"state": request.param("state")})
         return Response.text("logged out")
+
+
+def _bearer_token_location(request: Request) -> str | None:
+    """Where the caller put its access token (RFC 6750 §2): header, body, query, or None."""
+    scheme, _, token = (request.header("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return "header"
+    if request.form().get("access_token"):
+        return "body"
+    if request.query.get("access_token"):
+        return "query"
+    return None
 
 
 def _redirect(uri: str, params: Mapping[str, str | None]) -> Response:

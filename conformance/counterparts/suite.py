@@ -129,8 +129,9 @@ class Counterparts:
         )
 
     def reset(self) -> None:
-        """Between scenarios: devices and token tampering back to normal."""
+        """Between scenarios: devices, token tampering and the AS's answer shape back to normal."""
         self.psc.reset()
+        self.api_as.reset()
 
     def write_counterparts_file(self, directory: Path, files: PkiFiles, p12_password: str) -> Path:
         """`counterparts.json` for an embedded SUT, with the real ports and this PSC's client secrets."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.counterparts.suite import Counterparts
+from conformance.reference.consumer.variants import variant_settings
 from conformance.sut import SutProcess, wait_until_answering
 
 P12_PASSWORD = "psc-conformance"
@@ -28,6 +29,7 @@ class EmbeddedSut:
     process: SutProcess
     directory: Path
     idle_timeout_s: float
+    upstream_timeout_s: float  # the bound the proxy really puts on its calls to PSC and the APIs
 
     def stop(self) -> None:
         self.process.stop()
@@ -46,6 +48,7 @@ def launch_reference_consumer(
     log_path: Path,
     *,
     faults: Sequence[str] = (),
+    variants: Sequence[str] = (),
     idle_timeout_s: float = 3.0,
     http_timeout_s: float = 5.0,
     startup_timeout_s: float = 30.0,
@@ -53,8 +56,15 @@ def launch_reference_consumer(
     """Write the vendor's files for the running counterparts, start the proxy, wait until it answers.
 
     The files (keys included) go to a private temporary directory, never into the report; only
-    the proxy's log is kept, at `log_path`.
+    the proxy's log is kept, at `log_path`. The settings some variants need (a longer upstream
+    timeout) override `idle_timeout_s` and `http_timeout_s` in the proxy's file, and the returned
+    SUT says which timeouts the proxy really uses, for the campaign to declare them.
     """
+    settings: dict[str, float] = {
+        "idle_timeout_s": idle_timeout_s,
+        "http_timeout_s": http_timeout_s,
+        **variant_settings(variants),
+    }
     directory = Path(tempfile.mkdtemp(prefix="psc-conformance-sut-"))
     files = counterparts.pki.write(directory, p12_password=P12_PASSWORD)
     counterparts.write_counterparts_file(directory, files, P12_PASSWORD)
@@ -63,14 +73,14 @@ def launch_reference_consumer(
     config.write_text(
         "[proxy]\n"
         'counterparts = "counterparts.json"\n'
-        f"port = {port}\n"
-        f"idle_timeout_s = {idle_timeout_s}\n"
-        f"http_timeout_s = {http_timeout_s}\n",
+        f"port = {port}\n" + "".join(f"{key} = {float(value)!r}\n" for key, value in settings.items()),
         encoding="utf-8",
     )
     command = [sys.executable, "-m", "conformance", "reference", "consumer", "--config", str(config)]
     for fault in faults:
         command += ["--fault", fault]
+    for variant in variants:
+        command += ["--variant", variant]
     process = SutProcess(tuple(command), log_path)
     process.start(cwd=directory)
     base_url = f"https://127.0.0.1:{port}"
@@ -80,4 +90,11 @@ def launch_reference_consumer(
         process.stop()
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    return EmbeddedSut(base_url, files.ca_bundle, process, directory, idle_timeout_s)
+    return EmbeddedSut(
+        base_url,
+        files.ca_bundle,
+        process,
+        directory,
+        settings["idle_timeout_s"],
+        settings["http_timeout_s"],
+    )

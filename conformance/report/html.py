@@ -14,7 +14,16 @@ from typing import Any
 
 from conformance.report.i18n import texts
 
-VERDICT_ORDER = ("fail", "warning", "not_tested", "manual", "attested", "pass", "not_applicable")
+VERDICT_ORDER = (
+    "fail",
+    "warning",
+    "inconclusive",
+    "not_tested",
+    "manual",
+    "attested",
+    "pass",
+    "not_applicable",
+)
 
 
 def _e(value: object) -> str:
@@ -122,18 +131,41 @@ def _matrix_row(req: Mapping[str, Any], t: Mapping[str, str], lang: str) -> str:
             f'<div class="attestation">{_e(t["attested_by"])} {_e(a["by"])}, {_e(a["date"])} — '
             f"{_e(a['evidence'])}</div>"
         )
+    blocked = _blockages(req, t)
     verdict = req["verdict"]
     level = req.get("level", "")
     method = req.get("method", "")
     return (
         f'<tr id="{_anchor("r", req["id"])}" class="row-{_e(verdict)}">'
         f'<td class="rid">{_e(req["id"])}</td>'
-        f"<td>{_e(_localized(req.get('title'), lang))}{attestation}</td>"
+        f"<td>{_e(_localized(req.get('title'), lang))}{attestation}{blocked}</td>"
         f"<td>{_e(t.get(f'level.{level}', level))}</td>"
         f"<td>{_e(t.get(f'method.{method}', method))}</td>"
         f"<td>{_badge('verdict', verdict, t[f'verdict.{verdict}'])}</td>"
         f'<td><ul class="plain">{links}</ul></td></tr>'
     )
+
+
+def _blockages(req: Mapping[str, Any], t: Mapping[str, str]) -> str:
+    """Why an inconclusive requirement could not be judged, and the defect behind it."""
+    items, seen = [], set()
+    for b in req.get("inconclusive", []):
+        key = (b["reason"], b["root_cause"], b.get("failed_in"))
+        if key in seen:
+            continue  # several scenarios stopped by the same defect: one line says it
+        seen.add(key)
+        where = (
+            f' — {_e(t["failed_in"])} <a href="#{_anchor("s", b["failed_in"])}">{_e(b["failed_in"])}</a>'
+            if b.get("failed_in")
+            else ""
+        )
+        items.append(
+            f"<li>{_e(b['reason'])}<br><small>{_e(t['root_cause'])} : <code>{_e(b['root_cause'])}</code>"
+            f"{where}</small></li>"
+        )
+    if not items:
+        return ""
+    return f'<div class="blocked"><strong>{_e(t["blocked"])}</strong><ul>{"".join(items)}</ul></div>'
 
 
 def _scenarios(doc: Mapping[str, Any], t: Mapping[str, str], lang: str) -> str:
@@ -160,7 +192,9 @@ def _scenario_block(
     exchanges = exchanges or {}
     rows = []
     for c in s["checks"]:
-        if c["ok"]:
+        if c.get("status") == "inconclusive":
+            mark = _badge("check", "inc", t["inc"])
+        elif c["ok"]:
             mark = _badge("check", "ok", t["ok"])
         elif c.get("severity") == "warning":
             mark = _badge("check", "warn", t["warn"])
@@ -170,8 +204,14 @@ def _scenario_block(
             f"<li>{_exchange_line(ref, exchanges)}</li>" for ref in c.get("evidence", []) if ref
         )
         title = _localized(c.get("title"), lang)
+        basis = ""
+        if c.get("basis"):
+            strength = t.get(f"strength.{c.get('strength')}", c.get("strength", ""))
+            basis = f'<div class="basis">{_e(t["basis"])} : {_e(c["basis"])} — {_e(strength)}</div>'
+        if c.get("prerequisite"):
+            basis += f'<div class="basis">{_e(t["prerequisite"])}</div>'
         rows.append(
-            f"<tr><td>{_e(title)}<br><code>{_e(c.get('name', ''))}</code></td>"
+            f"<tr><td>{_e(title)}<br><code>{_e(c.get('name', ''))}</code>{basis}</td>"
             f'<td><a href="#{_anchor("r", c["requirement"])}">{_e(c["requirement"])}</a></td>'
             f'<td>{mark}</td><td class="msg">{_e(c["message"])}</td>'
             f'<td><ul class="plain">{evidence}</ul></td></tr>'
@@ -199,7 +239,8 @@ def _scenario_block(
 def _legend(t: Mapping[str, str]) -> str:
     items = "".join(
         f"<li>{_badge('verdict', v, t[f'verdict.{v}'])} {_e(t[f'rule.{v}'])}</li>"
-        for v in ("fail", "pass", "not_applicable", "manual", "attested", "not_tested")
+        for v in ("fail", "pass", "inconclusive", "not_applicable", "manual", "attested", "not_tested")
     )
     items += f"<li>{_badge('outcome', 'not_run', t['outcome.not_run'])} {_e(t['rule.not_run'])}</li>"
+    items += f"<li>{_e(t['rule.prerequisite'])}</li>"
     return f'<footer id="legend"><h2>{_e(t["legend"])}</h2><ul class="plain">{items}</ul></footer>'

@@ -1,7 +1,8 @@
 """The consumer campaign's bench: the counterparts around the SUT, and the SUT itself.
 
 Without `[sut] base_url`, the SUT is the embedded reference proxy, started as a separate process
-from the same files a vendor gets (`counterparts.json`, the PKI), with the campaign's faults.
+from the same files a vendor gets (`counterparts.json`, the PKI), with the campaign's faults and
+allowed variants.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def consumer(
             counterparts,
             campaign.output / "sut.log",
             faults=campaign.sut.faults,
+            variants=campaign.sut.variants,
             idle_timeout_s=EMBEDDED_IDLE_TIMEOUT_S,
             http_timeout_s=EMBEDDED_UPSTREAM_TIMEOUT_S,
         )
@@ -88,7 +90,8 @@ def consumer(
             sut.ca_file,
             evidence,
             min(read_timeout, EMBEDDED_LPS_READ_TIMEOUT_S),
-            {"idle_timeout_s": sut.idle_timeout_s},
+            # What the proxy really uses: a variant may need a longer upstream timeout than ours.
+            {"idle_timeout_s": sut.idle_timeout_s, "upstream_timeout_s": sut.upstream_timeout_s},
         )
     finally:
         sut.stop()

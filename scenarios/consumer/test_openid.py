@@ -1,150 +1,100 @@
 """OpenID Connect : le proxy est un client OpenID qui n'emploie que les flux de PSC, selon la norme.
 
-One life of a session (connect, activity after the PSC token expired, disconnect), then PSC's
-own record of what the SUT asked, request by request.
+One life of a session (connect, activity after the PSC token expired, disconnect), then PSC's own
+record of what the SUT asked, request by request: every token request as PSC parsed it, the flows
+it used, its userinfo calls and the metadata it read. The rules are the conditions of
+`conformance.conditions.openid`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import time
-from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
-from conformance.checks import Check
+from conformance.checks import CheckRecorder
+from conformance.clock import sleep_until
+from conformance.conditions.answers import connect_answers_session
+from conformance.conditions.openid import (
+    only_psc_flows,
+    openid_client_obtains_id_token,
+    openid_provider_metadata_read,
+    token_requests_per_oauth,
+    userinfo_bearer_in_header,
+    userinfo_bearer_token,
+)
 from conformance.consumer_bench import ConsumerBench
-from conformance.evidence import Exchange
 
-CIBA_GRANT = "urn:openid:params:grant-type:ciba"
-PSC_GRANTS = {CIBA_GRANT, "refresh_token", "authorization_code"}
-
-OPENID_CLIENT = Check(
-    "openid_client_of_psc",
-    ("EXI PSC 08",),
-    fr="Le proxy obtient l'identité du professionnel par OpenID Connect auprès de PSC (jeton d'identité)",
-    en="The proxy gets the professional's identity through OpenID Connect at PSC (ID token)",
-)
-OPENID_METADATA = Check(
-    "openid_metadata_from_psc",
-    ("EXI PSC 08",),
-    fr="Le proxy lit les métadonnées publiées par PSC (découverte et clés)",
-    en="The proxy reads PSC's published metadata (discovery and keys)",
-)
-ONLY_PSC_FLOWS = Check(
-    "only_psc_flows",
-    ("EXI PSC 10",),
-    fr="Le proxy n'emploie que les flux de PSC (CIBA, rafraîchissement, code d'autorisation)",
-    en="The proxy uses only PSC's flows (CIBA, refresh, authorization code)",
-)
-TOKEN_REQUESTS_PER_STANDARD = Check(
-    "token_requests_per_openid",
-    ("EXI PSC 15",),
-    fr="Chaque requête au point de jeton porte les paramètres de la norme pour son type de grant",
-    en="Each token request carries the standard parameters of its grant type",
-)
-USERINFO_WITH_BEARER = Check(
-    "userinfo_with_bearer",
-    ("EXI PSC 15",),
-    fr="Les appels userinfo, s'il y en a, portent le jeton dans l'en-tête Authorization: Bearer",
-    en="Userinfo calls, if any, carry the token in an Authorization: Bearer header",
-)
-SESSION_PRECONDITION = Check(
-    "openid_tour_connects",
-    ("EDC-01",),
-    fr="La connexion du parcours réussit (prérequis)",
-    en="The tour's connection succeeds (prerequisite)",
-)
+# PSC's access token lives this long in the scenario (an integer, as PSC's expires_in), so that the
+# session's activity needs a refresh: long enough for the connect itself (CIBA, introspection, token
+# exchange) even on a loaded machine, and short beside the SUT's declared idle timeout, so the
+# session is still alive when the LPS comes back after the token expired.
+PSC_TOKEN_TTL_S = 3
+# The API token dies at once, so the activity needs a new exchange, hence a live PSC token.
+API_TOKEN_TTL_S = 1
+PAST_EXPIRY_S = 0.3
 
 
-def _form(exchange: Exchange) -> dict[str, str]:
-    parsed = parse_qs(exchange.request_body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {k: v[0] for k, v in parsed.items()}
+def _psc_token_ttl(consumer: ConsumerBench) -> int:
+    idle = consumer.declared.get("idle_timeout_s")
+    if not idle:
+        return PSC_TOKEN_TTL_S
+    return max(1, min(PSC_TOKEN_TTL_S, math.floor(float(idle) - 2 * PAST_EXPIRY_S)))
 
 
-def _token_request_problems(exchange: Exchange) -> list[str]:
-    form = _form(exchange)
-    grant = form.get("grant_type")
-    needs = {
-        CIBA_GRANT: ("auth_req_id",),
-        "refresh_token": ("refresh_token",),
-        "authorization_code": ("code", "redirect_uri"),
-    }.get(grant or "", ())
-    problems = [f"grant_type {grant!r} without {name}" for name in needs if not form.get(name)]
-    if grant is None:
-        problems.append("no grant_type")
-    if "client_id" not in form and not (exchange.request_header("Authorization") or ""):
-        problems.append(f"{grant}: the client is not identified (no client_id, no Authorization)")
-    return problems
+def _psc_token_expiry(consumer: ConsumerBench, since: float, ttl: int) -> float:
+    """When the PSC access token issued during the connect has expired (it was issued before the end)."""
+    issued = consumer.observed("token.issued", since=since)
+    return max((o.at for o in issued), default=time.time()) + ttl + PAST_EXPIRY_S
 
 
-@pytest.mark.verifies("EXI PSC 08", "EXI PSC 10", "EXI PSC 15", "EDC-01")
+def _send(consumer: ConsumerBench, lps: httpx.Client, session: dict[str, str], national_id: str) -> None:
+    """The LPS's activity: what the SUT answers is judged by other themes, PSC's record of it here."""
+    with contextlib.suppress(httpx.TransportError):
+        lps.post(consumer.send_path(), json=consumer.session_data(session, national_id=national_id))
+
+
+@pytest.mark.verifies("EXI PSC 08", "EXI PSC 10", "EXI PSC 15")
 def test_session_life_uses_standard_psc_flows(
-    checks, consumer: ConsumerBench, since: float, request: pytest.FixtureRequest
+    checks: CheckRecorder, consumer: ConsumerBench, since: float
 ) -> None:
     """Une vie de session complète n'emploie que des requêtes OpenID standard et les flux de PSC"""
     psc, api_as = consumer.counterparts.psc, consumer.counterparts.api_as
-    # Short lifetimes so the session's activity needs a refresh at PSC (the reset restores them).
-    psc.timings = dataclasses.replace(psc.timings, access_token_ttl_s=1, id_token_ttl_s=60)
-    api_as.api_token_ttl_s = 1
+    ttl = _psc_token_ttl(consumer)
+    psc.timings = dataclasses.replace(psc.timings, access_token_ttl_s=ttl, id_token_ttl_s=60)
+    api_as.api_token_ttl_s = API_TOKEN_TTL_S  # the scenario's fixture restores both
+    identity = consumer.fresh_identity()  # a first login: no cached token stands in for the flows
     with consumer.lps() as lps:
-        connected = consumer.connect(lps)
-        checks.require(SESSION_PRECONDITION, connected.status_code == 200, f"HTTP {connected.status_code}")
-        time.sleep(1.3)
-        lps.post(consumer.send_path(), json=consumer.session_data(connected.json()))
-        lps.delete("/disconnect")
+        connected = consumer.open_session(lps, national_id=identity.national_id)
+        checks.prerequisite(connect_answers_session, connected)
+        session = connected.session
+        assert session is not None  # the prerequisite held
+        expiry = _psc_token_expiry(consumer, since, ttl)
+        # Active half-way (the session must not die of idleness), then once the PSC token has expired.
+        sleep_until((time.time() + expiry) / 2)
+        _send(consumer, lps, session, identity.national_id)
+        sleep_until(expiry)
+        _send(consumer, lps, session, identity.national_id)
+        with contextlib.suppress(httpx.TransportError):
+            lps.delete("/disconnect")
 
-    token_requests = [
-        e
-        for e in consumer.evidence.exchanges(counterpart="psc", scenario=request.node.nodeid)
-        if e.url.split("?")[0].endswith("/protocol/openid-connect/token")
-    ]
-    issued = consumer.observed("token.issued", since=since)
-    checks.record(
-        OPENID_CLIENT,
-        bool(issued) and bool(token_requests),
-        f"{len(token_requests)} token request(s); ID tokens issued: {len(issued)}",
-        evidence=consumer.exchange_ids(issued),
+    requests = consumer.observed("token.request", since=since, counterpart="psc")
+    checks.evaluate(openid_client_obtains_id_token, requests, consumer.observed("token.issued", since=since))
+    # Discovery and keys may have been read once, at any time since the campaign began.
+    checks.evaluate(
+        openid_provider_metadata_read, consumer.observed("metadata", since=0.0, counterpart="psc")
     )
-
-    every_psc_call = consumer.evidence.exchanges(counterpart="psc")  # the whole campaign so far
-    fetched = {
-        path
-        for e in every_psc_call
-        for path in ("/.well-known/", "/protocol/openid-connect/certs")
-        if path in e.url
-    }
-    checks.record(
-        OPENID_METADATA,
-        fetched == {"/.well-known/", "/protocol/openid-connect/certs"},
-        f"fetched from PSC: {sorted(fetched) or 'neither discovery nor JWKS'}",
+    checks.evaluate(
+        only_psc_flows,
+        requests,
+        consumer.observed("authorize", since=since, counterpart="psc"),
+        psc.discovery_document()["grant_types_supported"],
     )
-
-    grants = {_form(e).get("grant_type") for e in token_requests}
-    off_flow = consumer.observed("token.grant_type", since=since) + consumer.observed(
-        "authorize", since=since
-    )
-    checks.record(
-        ONLY_PSC_FLOWS,
-        grants <= PSC_GRANTS and not off_flow,
-        f"grant types {sorted(g or '-' for g in grants)}"
-        + (f"; {'; '.join(o.detail for o in off_flow)}" if off_flow else ""),
-        evidence=[e.id for e in token_requests],
-    )
-
-    for exchange in token_requests:
-        problems = _token_request_problems(exchange)
-        grant = _form(exchange).get("grant_type")
-        checks.record(
-            TOKEN_REQUESTS_PER_STANDARD,
-            not problems,
-            "; ".join(problems) or f"{grant}: standard parameters present",
-            evidence=[exchange.id],
-        )
-    bad_userinfo = consumer.observed("userinfo.invalid_token", since=since)
-    checks.record(
-        USERINFO_WITH_BEARER,
-        not bad_userinfo,
-        "; ".join(o.detail for o in bad_userinfo) or "no userinfo call without a Bearer token",
-        evidence=consumer.exchange_ids(bad_userinfo),
-    )
+    checks.evaluate(token_requests_per_oauth, requests)
+    userinfo = consumer.observed("userinfo", since=since, counterpart="psc")
+    checks.evaluate(userinfo_bearer_token, userinfo)
+    checks.evaluate(userinfo_bearer_in_header, userinfo)

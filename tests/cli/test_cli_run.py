@@ -160,9 +160,10 @@ def test_upstream_openapi_documents_are_used_unchanged_with_warnings(tmp_path: P
     doc = results(out)
     notes = doc["campaign"]["notes"]
     assert any("traces" in note for note in notes), notes
-    # Judged literally, the upstream document types /traces as an object: our array fails it.
+    # The upstream document's own defects (e.g. /traces typed as an object) are notes, never failures:
+    # the mandatory contract checks read it leniently, as the project's baseline states it.
     verdicts = {r["id"]: r["verdict"] for r in doc["requirements"]}
-    assert verdicts["EDC-16"] == "fail" and status == 1
+    assert verdicts["EDC-16"] == "pass" and status == 0
     assert "traces" in (out / "report.html").read_text(encoding="utf-8")
 
 

@@ -111,7 +111,8 @@ def post(
 
 
 def kinds(observations: ObservationLog) -> list[str]:
-    return [o.kind for o in observations]
+    """The observed deviations and outcomes; `token_exchange.request` (every request, parsed) aside."""
+    return [o.kind for o in observations if o.kind != "token_exchange.request"]
 
 
 def test_happy_path(
@@ -442,7 +443,7 @@ def test_exchange_id_is_recorded_when_requests_carry_one(
     pki: TestPKI, api_as: SimulatedApiAuthorizationServer, psc: StubPsc, observations: ObservationLog
 ) -> None:
     post(pki, api_as, rfc8693.build_request(psc.token(), scope="signsessiondata"))
-    [issued] = list(observations)
+    [issued] = observations.find("token_exchange.issued")
     from conformance.tls.server import Request
 
     if "id" not in getattr(Request, "__dataclass_fields__", {}) and not hasattr(Request, "id"):
@@ -467,4 +468,84 @@ def test_observer_is_passed_to_the_tls_server(
     with server:
         post(pki, server, rfc8693.build_request(psc.token(), scope="signsessiondata"))
     assert seen == [(DEFAULT_TOKEN_PATH, 200)]
-    assert [o.kind for o in server.observations] == ["token_exchange.issued"]
+    assert kinds(server.observations) == ["token_exchange.issued"]
+
+
+# -- Keycloak-shaped answers, the refresh token, and what the AS parsed -------------------------------------
+
+
+def test_answer_is_keycloak_shaped_with_a_refresh_token(
+    pki: TestPKI, api_as: SimulatedApiAuthorizationServer, psc: StubPsc
+) -> None:
+    body = post(pki, api_as, rfc8693.build_request(psc.token(), scope="signsessiondata")).json()
+    assert {
+        "access_token",
+        "issued_token_type",
+        "token_type",
+        "expires_in",
+        "scope",
+        "refresh_token",
+        "refresh_expires_in",
+        "not-before-policy",
+        "session_state",
+    } <= set(body)
+    assert body["refresh_expires_in"] == api_as.refresh_token_ttl_s and body["not-before-policy"] == 0
+
+
+def test_refresh_token_can_be_left_out_and_reset(
+    pki: TestPKI, api_as: SimulatedApiAuthorizationServer, psc: StubPsc, observations: ObservationLog
+) -> None:
+    api_as.omit_refresh_token = True
+    body = post(pki, api_as, rfc8693.build_request(psc.token(), scope="signsessiondata")).json()
+    assert "refresh_token" not in body and "refresh_expires_in" not in body
+    assert (
+        rfc8693.response_deviations(
+            200, httpx.Headers(rfc8693.NO_STORE_HEADERS | {"Content-Type": "application/json"}), body
+        )
+        == ()
+    )
+    assert observations.find("token_exchange.issued")[0].data["refresh_token"] is False
+    api_as.reset()
+    assert api_as.omit_refresh_token is False
+
+
+def test_refresh_grant_renews_once_for_the_same_client(
+    pki: TestPKI,
+    api_as: SimulatedApiAuthorizationServer,
+    psc: StubPsc,
+    observations: ObservationLog,
+    clock: ManualClock,
+) -> None:
+    first = post(pki, api_as, rfc8693.build_request(psc.token(), scope="signsessiondata")).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    assert post(pki, api_as, refresh, LPS2_CLIENT_ID).json()["error"] == "invalid_grant"  # another client
+    renewed = post(pki, api_as, refresh)
+    assert renewed.status_code == 200, renewed.text
+    claims = jwt.decode(renewed.json()["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == NATIONAL_ID and claims["cnf"] == {
+        "x5t#S256": pki.clients[LPS1_CLIENT_ID].x5t_s256
+    }
+    assert post(pki, api_as, refresh).status_code == 400  # rotated: one use
+    later = post(
+        pki, api_as, {"grant_type": "refresh_token", "refresh_token": renewed.json()["refresh_token"]}
+    )
+    assert later.status_code == 200
+    clock.advance(api_as.refresh_token_ttl_s + 1)
+    expired = {"grant_type": "refresh_token", "refresh_token": later.json()["refresh_token"]}
+    assert post(pki, api_as, expired).json()["error"] == "invalid_grant"
+    # A refresh is not a token exchange: nothing of it is parsed as one.
+    assert len(observations.find("token_exchange.request")) == 1
+    assert [o.kind for o in observations.find("token_refresh")].count("token_refresh.issued") == 2
+
+
+def test_every_exchange_request_is_recorded_as_parsed(
+    pki: TestPKI, api_as: SimulatedApiAuthorizationServer, psc: StubPsc, observations: ObservationLog
+) -> None:
+    data = {**rfc8693.build_request(psc.token(), scope="signsessiondata"), "client_secret": "s3cret"}
+    post(pki, api_as, data, headers={"Authorization": "Bearer x"})
+    [request] = observations.find("token_exchange.request")
+    parsed = request.data["parsed"]
+    assert isinstance(parsed, rfc8693.TokenExchangeRequest) and parsed.scope == ("signsessiondata",)
+    assert request.data["credentials"] == ("Authorization: Bearer", "client_secret")
+    assert request.data["x5t_s256"] == pki.clients[LPS1_CLIENT_ID].x5t_s256
+    assert "s3cret" not in repr(parsed)

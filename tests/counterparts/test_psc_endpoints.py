@@ -212,7 +212,15 @@ class TestCiba:
         self, psc: SimulatedPSC, pki: TestPKI, clock: ManualClock
     ) -> None:
         connect(psc, pki, clock)
-        assert set(kinds(psc)) == {"client_auth", "ciba.request", "ciba.poll", "token.issued"}
+        informational = {
+            "client_auth",
+            "ciba.received",
+            "ciba.request",
+            "ciba.poll",
+            "token.request",
+            "token.issued",
+        }
+        assert set(kinds(psc)) == informational
 
 
 class TestClientAuthentication:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from conformance.counterparts.observations import Observation
+from conformance.counterparts.observations import RECORDS, Observation
 from conformance.counterparts.psc import PscTimings, SimulatedPSC
 from conformance.pki import LPS1_CLIENT_ID, TestPKI
 
@@ -48,7 +48,7 @@ BINDING_MESSAGE = "42"
 CHANNEL = "MOBILE"
 PINNED = {"openid-client": "6.8.9", "oauth4webapi": "3.8.8", "jose": "6.2.17", "undici": "7.30.2"}
 # What a conforming client's full flow makes the simulated PSC record; any other kind is a deviation.
-EXPECTED_KINDS = {
+EXPECTED_KINDS = RECORDS | {
     "client_auth",
     "ciba.request",
     "ciba.poll",

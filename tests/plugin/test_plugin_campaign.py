@@ -14,25 +14,40 @@ from conformance.results import validate_results
 SCENARIOS = '''
 import time
 import pytest
-from conformance.checks import Check
-from conformance.verdicts import Severity
+from conformance.conditions import Strength, condition, inconclusive, judged
 
-FLOOR = Check("tls_floor", ("EXI PSC 24",), fr="Plancher TLS", en="TLS floor")
-SCOPE = Check("scope_openid", ("EXI PSC 17",), fr="Portée openid", en="openid scope")
-RECO = Check("session_cookie", ("RECO PSC 06",), fr="Cookie de session", en="Session cookie")
-SOFT = Check("x5t_form", ("IG-SEC-01",), fr="Forme x5t", en="x5t form", severity=Severity.WARNING)
+
+def rule(name, rid, strength=Strength.MUST):
+    return condition(name, (rid,), basis="unit basis, section 1", strength=strength, fr=name, en=name)(
+        lambda ok, message="": judged(ok, message)
+    )
+
+
+FLOOR = rule("tls_floor", "EXI PSC 24")
+SCOPE = rule("scope_openid", "EXI PSC 17")
+RECO = rule("session_cookie", "RECO PSC 06")
+SOFT = rule("x5t_form", "IG-SEC-01", Strength.READING)
+LOGOUT = rule("logout", "EXI PSC 20")
+PKI = rule("pki", "HARNESS-01")
+FLOWS = rule("flows", "EXI PSC 10")
+TOKEN = rule("token_request", "EXI PSC 15")
+SESSION = rule("lps_session", "EDC-01")
+LISTENER = condition(
+    "listener_refused", ("IG-SEC-03",), basis="unit basis", strength=Strength.MUST, fr="l", en="l",
+    precondition="the SUT made a handshake with the listener",
+)(lambda handshakes: inconclusive("0 handshakes with the listener") if not handshakes else judged(True, "ok"))
 
 @pytest.mark.verifies("EXI PSC 24")
 def test_passes(checks):
     """Le plancher TLS est respecté"""
     checks.exchanged_with_sut()
-    checks.record(FLOOR, True, "TLSv1.3")
+    checks.evaluate(FLOOR, True, "TLSv1.3")
 
 @pytest.mark.verifies("EXI PSC 17")
 def test_soft_failure_runs_to_the_end(checks):
     checks.exchanged_with_sut()
-    checks.record(SCOPE, False, "scope=openid only")
-    checks.record(SCOPE, True, "second look")
+    checks.evaluate(SCOPE, False, "scope=openid only")
+    checks.evaluate(SCOPE, True, "second look")
 
 @pytest.mark.verifies("EXI PSC 16")
 def test_vacuous(checks):
@@ -40,21 +55,21 @@ def test_vacuous(checks):
 
 @pytest.mark.verifies("EXI PSC 20")
 def test_talks_to_nobody(checks):
-    checks.record(Check("logout", ("EXI PSC 20",), fr="f", en="e"), True)
+    checks.evaluate(LOGOUT, True)
 
 @pytest.mark.verifies("HARNESS-01", sut=False)
 def test_self_check(checks):
-    checks.record(Check("pki", ("HARNESS-01",), fr="f", en="e"), True)
+    checks.evaluate(PKI, True)
 
 @pytest.mark.verifies("RECO PSC 06")
 def test_reco_failure(checks):
     checks.exchanged_with_sut()
-    checks.record(RECO, False, "Max-Age=86400")
+    checks.evaluate(RECO, False, "Max-Age=86400")
 
 @pytest.mark.verifies("IG-SEC-01")
 def test_warning_only(checks):
     checks.exchanged_with_sut()
-    checks.record(SOFT, False, "hex form")
+    checks.evaluate(SOFT, False, "hex form")
 
 @pytest.mark.verifies("EXI PSC 09")
 def test_crashes(checks):
@@ -64,7 +79,7 @@ def test_crashes(checks):
 @pytest.mark.verifies("EXI PSC 10")
 def test_hangs(checks):
     checks.exchanged_with_sut()
-    checks.record(Check("flows", ("EXI PSC 10",), fr="f", en="e"), True)
+    checks.evaluate(FLOWS, True)
     time.sleep(30)
 
 @pytest.mark.verifies("EXI PSC 15")
@@ -74,7 +89,23 @@ def test_records_evidence(checks, evidence):
                              url="https://127.0.0.1:1/evidence-probe", started_at=time.time(),
                              status=200))
     checks.exchanged_with_sut()
-    checks.record(Check("token_request", ("EXI PSC 15",), fr="f", en="e"), True)
+    checks.evaluate(TOKEN, True)
+
+@pytest.mark.verifies("IG-SEC-03")
+def test_prerequisite_fails(checks):
+    checks.exchanged_with_sut()
+    checks.prerequisite(SESSION, False, "HTTP 200, body not JSON, no cookie")
+    checks.evaluate(LISTENER, 1)
+
+@pytest.mark.verifies("IG-SEC-04")
+def test_only_a_prerequisite(checks):
+    checks.exchanged_with_sut()
+    checks.prerequisite(SESSION, True, "session")
+
+@pytest.mark.verifies("IG-SEC-02")
+def test_subject_never_observed(checks):
+    checks.exchanged_with_sut()
+    checks.evaluate(LISTENER.bound("IG-SEC-02"), 0)
 
 def test_plain_pytest_is_ignored():
     assert True
@@ -112,6 +143,9 @@ def test_outcomes_follow_the_verdict_rules(campaign: tuple[pytest.RunResult, dic
         "test_crashes": "error",
         "test_hangs": "error",
         "test_records_evidence": "passed",
+        "test_prerequisite_fails": "inconclusive",
+        "test_only_a_prerequisite": "not_run",
+        "test_subject_never_observed": "inconclusive",
     }
     verdicts = {r["id"]: r["verdict"] for r in doc["requirements"]}
     assert verdicts["EXI PSC 24"] == "pass"
@@ -120,7 +154,7 @@ def test_outcomes_follow_the_verdict_rules(campaign: tuple[pytest.RunResult, dic
     assert verdicts["EXI PSC 20"] == "not_tested"
     assert verdicts["RECO PSC 06"] == "warning"
     assert verdicts["IG-SEC-01"] == "warning"
-    assert verdicts["EXI PSC 09"] == "not_tested"  # an error proves nothing either way
+    assert verdicts["EXI PSC 09"] == "inconclusive"  # an error proves nothing either way, and says so
     assert verdicts["EXI PSC 10"] == "not_tested"
     assert verdicts["HARNESS-01"] == "pass"
     assert verdicts["EXI PSC 01"] == "manual"
@@ -131,7 +165,16 @@ def test_outcomes_follow_the_verdict_rules(campaign: tuple[pytest.RunResult, dic
     assert "exceeded its 1 s bound" in hang["detail"] and hang["duration_s"] < 10
     assert doc["scenarios"][0]["title"] == "Le plancher TLS est respecté"
     # pytest's own verdict agrees: failing checks fail the test, vacuous scenarios are skipped
-    result.assert_outcomes(passed=5, failed=4, skipped=2)
+    # a failed prerequisite is no failure of what the scenario verifies, nor of its own requirement
+    assert verdicts["IG-SEC-03"] == "inconclusive" and verdicts["EDC-01"] == "not_tested"
+    blocked = next(r for r in doc["requirements"] if r["id"] == "IG-SEC-03")["inconclusive"]
+    assert blocked[0]["blocked_by"] == "lps_session" and "body not JSON" in blocked[0]["root_cause"]
+    assert verdicts["IG-SEC-04"] == "not_tested"  # a prerequisite alone proves nothing
+    assert verdicts["IG-SEC-02"] == "inconclusive"
+    never = next(r for r in doc["requirements"] if r["id"] == "IG-SEC-02")["inconclusive"]
+    assert never[0]["reason"] == "0 handshakes with the listener"
+    # pytest's own verdict agrees: failing checks fail the test, vacuous and inconclusive ones are skipped
+    result.assert_outcomes(passed=5, failed=4, skipped=5)
 
 
 def test_junit_carries_requirement_ids(campaign: tuple[pytest.RunResult, dict[str, Any], Path]) -> None:
@@ -147,7 +190,7 @@ def test_journal_report_and_evidence_are_written(
 ) -> None:
     _, doc, out = campaign
     lines = (out / "scenarios.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(doc["scenarios"]) == 10
+    assert len(lines) == len(doc["scenarios"]) == 13
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Matrice des exigences" in page and "EXI PSC 24" in page
     exchanges = json.loads((out / "evidence" / "evidence.json").read_text(encoding="utf-8"))["exchanges"]

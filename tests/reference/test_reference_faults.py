@@ -31,7 +31,7 @@ import pytest
 from conformance.cli import main
 from conformance.clock import Clock, SystemClock
 from conformance.counterparts.layout import CounterpartSettings
-from conformance.counterparts.observations import Observation
+from conformance.counterparts.observations import RECORDS, Observation
 from conformance.counterparts.psc import IdTokenTamper, PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.errors import UsageError
@@ -47,18 +47,21 @@ PS1, PS2 = "899900000019", "899900000027"
 SIGN = "/send/apipsc/signsessiondata"
 Evidence = dict[str, Any]
 # Observations that describe a normal exchange; any other kind is a deviation the counterpart saw.
-INFORMATIONAL = frozenset(
-    {
-        "client_auth",
-        "ciba.request",
-        "ciba.poll",
-        "token.issued",
-        "token.refresh",
-        "introspection",
-        "token_exchange.issued",
-        "api.call",
-        "logout",
-    }
+INFORMATIONAL = (
+    frozenset(
+        {
+            "client_auth",
+            "ciba.request",
+            "ciba.poll",
+            "token.issued",
+            "token.refresh",
+            "introspection",
+            "token_exchange.issued",
+            "api.call",
+            "logout",
+        }
+    )
+    | RECORDS
 )
 
 
@@ -101,6 +104,7 @@ class _Normal:
         suite.psc.timings = self.timings
         suite.psc.clock = suite.api_as.clock = self.clock
         suite.api_as.api_token_ttl_s = self.api_token_ttl_s
+        suite.api_as.reset()
         suite.observations.clear()
 
 
@@ -198,6 +202,7 @@ def labelled(bench: Bench, value: object) -> str:
 def a_day_at_work(bench: Bench) -> Evidence:
     """LPS 1 connects PS 1, connects again, signs session data, reads its traces and disconnects."""
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    began = time.time()
     psc_sessions = bench.counterparts.psc.sessions
     with bench.lps() as lps:
         connected = lps.post("/connect", json=connect_body())
@@ -227,6 +232,10 @@ def a_day_at_work(bench: Bench) -> Evidence:
         "send": signed.status_code,
         "API's answer relayed unchanged": bench.counterparts.api.verify_signature(body_of(signed)),
         "API called with": sorted({o.client_id for o in api_calls}),
+        "API received the LPS's cookie": any(
+            e.request_header("Cookie")
+            for e in bench.counterparts.evidence.exchanges(counterpart="api", since=began)
+        ),
         "trace events": [r["type"] for r in records],
         "traced IdRPPS": sorted({labelled(bench, r.get("IdRPPS")) for r in records}),
         "traced dn": sorted({labelled(bench, r.get("dn")) for r in records}),
@@ -356,6 +365,15 @@ def expired_psc_token(bench: Bench) -> Evidence:
     }
 
 
+def exchange_answer_without_refresh_token(bench: Bench) -> Evidence:
+    """The authorization server answers the exchange without refresh_token (RFC 8693 §2.2.1 allows it)."""
+    bench.counterparts.api_as.omit_refresh_token = True
+    with bench.lps() as lps:
+        connected = lps.post("/connect", json=connect_body())
+        send = lps.post(SIGN, json=session_data(LPS1_CLIENT_ID, PS1, body_of(connected)))
+    return {"connect": connected.status_code, "send": send.status_code}
+
+
 def failing_api(bench: Bench) -> Evidence:
     """The API answers 503 to the business call."""
     with bench.lps() as lps:
@@ -436,6 +454,7 @@ DAY = Scenario(
         "send": 200,
         "API's answer relayed unchanged": True,
         "API called with": [LPS1_CLIENT_ID],
+        "API received the LPS's cookie": False,
         "trace events": ["CONNECT_SUCCESS", "CONNECT_REPLAY", "SEND"],
         "traced IdRPPS": [PS1],
         "traced dn": ["<dn of LPS 1>"],
@@ -487,6 +506,7 @@ EXPIRED_PSC_TOKEN = Scenario(
     {"refresh_margin_s": -3600.0},
 )
 FAILING_API = Scenario(failing_api, {"send while the API fails": 502})
+NO_REFRESH_TOKEN = Scenario(exchange_answer_without_refresh_token, {"connect": 200, "send": 200})
 PSC_TLS_1_1 = Scenario(psc_tls_1_1_only, {"connect": 503, "TLS versions at PSC": []})
 PSC_UNTRUSTED = Scenario(psc_untrusted_certificate, {"connect": 503, "PSC calls": 0})
 TLS = Scenario(
@@ -507,6 +527,7 @@ SCENARIOS = (
     IDLE,
     EXPIRED_PSC_TOKEN,
     FAILING_API,
+    NO_REFRESH_TOKEN,
     PSC_TLS_1_1,
     PSC_UNTRUSTED,
     TLS,
@@ -591,6 +612,8 @@ EXPOSURES: dict[str, Exposure] = {
     ),
     "send_wraps_api_answer": Exposure(DAY, {"API's answer relayed unchanged": False}),
     "upstream_5xx_as_200": Exposure(FAILING_API, {"send while the API fails": 200}),
+    "send_forwards_lps_cookie": Exposure(DAY, {"API received the LPS's cookie": True}),
+    "exchange_requires_refresh_token": Exposure(NO_REFRESH_TOKEN, {"connect": 503, "send": 401}),
     "disconnect_keeps_session": Exposure(
         DAY, {"send after disconnect": 200, "disconnect again": 200, "PSC end-session with id_token_hint": 2}
     ),

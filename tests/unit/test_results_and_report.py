@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
@@ -20,7 +21,7 @@ from conformance.results import (
     validate_results,
 )
 from conformance.roles import Role
-from conformance.verdicts import Attestation, CheckResult, Outcome, ScenarioRecord, Severity
+from conformance.verdicts import Attestation, CheckResult, Outcome, ScenarioRecord, Severity, Status
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -169,3 +170,63 @@ def test_cited_exchanges_are_summarised_beside_the_check() -> None:
     assert list(doc["exchanges"]) == [f"exchange {HOSTILE}"]  # only what a check cites
     page = render_html(doc, "fr")
     assert "psc: POST" in page and "→ 400" in page and HOSTILE not in page
+
+
+def _inconclusive_campaign() -> dict[str, Any]:
+    session = CheckResult(
+        "connect_answers_session",
+        ("EDC-01",),
+        False,
+        Severity.FAILURE,
+        f"HTTP 200, body not JSON {HOSTILE}",
+        title={"fr": "session"},
+        status=Status.FAILED,
+        basis="OpenAPI API Conformité 1.0 (upstream)",
+        strength="must",
+    )
+    blocked = CheckResult(
+        "not_reached",
+        ("IG-SEC-01",),
+        False,
+        Severity.FAILURE,
+        "not judged: connect_answers_session did not hold",
+        title={"fr": "non évaluée"},
+        status=Status.INCONCLUSIVE,
+        root_cause=f"connect_answers_session: {HOSTILE}",
+        blocked_by="connect_answers_session",
+    )
+    scenarios = [
+        ScenarioRecord("connexion::test_connect", ("EDC-01",), Outcome.FAILED, [session], sut_exchanges=1),
+        ScenarioRecord(
+            "transport::test_links",
+            ("IG-SEC-01",),
+            Outcome.INCONCLUSIVE,
+            [replace(session, prerequisite=True), blocked],
+            sut_exchanges=1,
+        ),
+    ]
+    return results(scenarios=scenarios, status=CampaignStatus())
+
+
+def test_inconclusive_requirements_carry_reason_and_root_cause() -> None:
+    doc = _inconclusive_campaign()
+    validate_results(doc)
+    assert doc["schema_version"] == 2
+    by_id = {r["id"]: r for r in doc["requirements"]}
+    assert by_id["EDC-01"]["verdict"] == "fail" and by_id["IG-SEC-01"]["verdict"] == "inconclusive"
+    (why,) = by_id["IG-SEC-01"]["inconclusive"]
+    assert why["blocked_by"] == "connect_answers_session"
+    assert why["failed_in"] == "connexion::test_connect"
+    checks = doc["scenarios"][1]["checks"]
+    assert checks[0]["prerequisite"] is True and checks[1]["status"] == "inconclusive"
+    broken = copy.deepcopy(doc)
+    del broken["requirements"][[r["id"] for r in doc["requirements"]].index("IG-SEC-01")]["inconclusive"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(broken)  # an inconclusive verdict must say why
+
+
+def test_report_shows_inconclusive_with_its_root_cause_escaped() -> None:
+    page = render_html(_inconclusive_campaign(), "fr")
+    assert "non concluant" in page and "cause première" in page and HOSTILE not in page
+    assert "prérequis (ne vaut pas verdict)" in page and "Fondement" in page
+    assert "inconclusive" in render_html(_inconclusive_campaign(), "en")

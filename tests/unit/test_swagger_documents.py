@@ -20,6 +20,7 @@ from conformance.openapi import (
     NORMATIVE_NAMES,
     NormativeName,
     OpenApiDocument,
+    baseline_path,
     find_casing_conflicts,
     find_defects,
     load_normative,
@@ -457,6 +458,13 @@ def _operations(data: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str
 @pytest.mark.parametrize("name", NORMATIVE_NAMES)
 def test_normative_document_is_structurally_valid_openapi_30(name: NormativeName) -> None:
     data = json.loads(normative_path(name).read_text(encoding="utf-8"))
+    assert data["openapi"] == "3.0.3"
+    assert structural_problems(data) == []
+
+
+def test_baseline_document_is_structurally_valid_openapi_30() -> None:
+    """swagger/api-conformite-baseline.json: the project's statement of what the upstream document states."""
+    data = json.loads(baseline_path().read_text(encoding="utf-8"))
     assert data["openapi"] == "3.0.3"
     assert structural_problems(data) == []
 

@@ -12,6 +12,7 @@ from conformance.verdicts import (
     Outcome,
     ScenarioRecord,
     Severity,
+    Status,
     Verdict,
     aggregate,
     requirement_verdict,
@@ -180,3 +181,92 @@ class TestAggregate:
         verdicts = aggregate([declarative, req()], Role.CONSUMER, [], attestations)
         assert verdicts[0].attestation is ATTESTED
         assert verdicts[1].attestation is None
+
+
+def inconclusive_check(
+    rid: str = "EXI PSC 24", *, blocked_by: str = "", prerequisite: bool = False
+) -> CheckResult:
+    return CheckResult(
+        name="listener_refused",
+        requirements=(rid,),
+        ok=False,
+        severity=Severity.FAILURE,
+        message="the SUT made no handshake with the listener",
+        status=Status.INCONCLUSIVE,
+        root_cause="connect_answers_session: HTTP 500" if blocked_by else "",
+        blocked_by=blocked_by,
+        prerequisite=prerequisite,
+    )
+
+
+def prerequisite(ok: bool) -> CheckResult:
+    return CheckResult(
+        name="connect_answers_session",
+        requirements=("EDC-01",),
+        ok=ok,
+        severity=Severity.FAILURE,
+        message="HTTP 200, body not JSON, no cookie" if not ok else "session",
+        prerequisite=True,
+    )
+
+
+class TestInconclusive:
+    def test_only_inconclusive_checks_make_an_inconclusive_requirement(self) -> None:
+        assert requirement_verdict(req(), Role.CONSUMER, [inconclusive_check()]) is Verdict.INCONCLUSIVE
+
+    def test_inconclusive_never_hides_a_failure_nor_replaces_a_pass(self) -> None:
+        assert requirement_verdict(req(), Role.CONSUMER, [inconclusive_check(), check(False)]) is Verdict.FAIL
+        assert requirement_verdict(req(), Role.CONSUMER, [inconclusive_check(), check(True)]) is Verdict.PASS
+
+    def test_a_scenario_with_only_prerequisites_is_never_passed(self) -> None:
+        outcome, why = scenario_outcome(
+            pytest_outcome="passed", checks=[prerequisite(True)], sut_exchanges=2, needs_sut=True
+        )
+        assert outcome is Outcome.NOT_RUN and "no check" in why
+
+    def test_a_failed_prerequisite_makes_the_scenario_inconclusive_not_failed(self) -> None:
+        outcome, why = scenario_outcome(
+            pytest_outcome="passed",
+            checks=[prerequisite(False), inconclusive_check(blocked_by="connect_answers_session")],
+            sut_exchanges=2,
+            needs_sut=True,
+        )
+        assert outcome is Outcome.INCONCLUSIVE and "connect_answers_session" in why
+
+    def test_root_cause_points_at_the_scenario_where_the_blocker_failed(self) -> None:
+        connect = ScenarioRecord(
+            nodeid="connexion::test_connect",
+            requirements=("EDC-01",),
+            outcome=Outcome.FAILED,
+            checks=[CheckResult("connect_answers_session", ("EDC-01",), False, Severity.FAILURE, "HTTP 500")],
+        )
+        transport = ScenarioRecord(
+            nodeid="transport::test_tls",
+            requirements=("EXI PSC 24",),
+            outcome=Outcome.INCONCLUSIVE,
+            checks=[prerequisite(False), inconclusive_check(blocked_by="connect_answers_session")],
+        )
+        edc01, exi24 = aggregate([req("EDC-01"), req()], Role.CONSUMER, [connect, transport])
+        assert edc01.verdict is Verdict.FAIL  # the one real defect
+        assert exi24.verdict is Verdict.INCONCLUSIVE  # not a collateral failure
+        (blockage,) = exi24.blockages
+        assert blockage.blocked_by == "connect_answers_session"
+        assert blockage.failed_in == "connexion::test_connect"
+        assert blockage.root_cause == "connect_answers_session: HTTP 500"
+
+    def test_a_prerequisite_never_speaks_for_its_own_requirement(self) -> None:
+        record = ScenarioRecord(
+            nodeid="s",
+            requirements=("EXI PSC 24",),
+            outcome=Outcome.INCONCLUSIVE,
+            checks=[prerequisite(False)],
+        )
+        (edc01,) = aggregate([req("EDC-01")], Role.CONSUMER, [record])
+        assert edc01.verdict is Verdict.NOT_TESTED
+
+    def test_an_errored_scenario_still_reports_what_it_prevented(self) -> None:
+        record = ScenarioRecord(
+            nodeid="s", requirements=("EXI PSC 24",), outcome=Outcome.ERROR, checks=[inconclusive_check()]
+        )
+        (verdict,) = aggregate([req()], Role.CONSUMER, [record])
+        assert verdict.verdict is Verdict.INCONCLUSIVE and verdict.checks_inconclusive == 1

@@ -1,4 +1,4 @@
-"""`python -m conformance.reference.consumer [--config FILE] [--fault NAME]... [--port N]`.
+"""`python -m conformance.reference.consumer [--config FILE] [--fault NAME]... [--variant NAME]...`.
 
 The same as `psc-conformance reference consumer`, for a machine where the console script is not on PATH.
 """

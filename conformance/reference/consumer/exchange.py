@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from conformance.reference.consumer.settings import UpstreamApi
 from conformance.reference.consumer.upstream import Identities, UpstreamUnavailable, call, oauth_refusal
@@ -49,5 +50,9 @@ class TokenExchanger:
             )
         if answer.status_code != 200:
             raise oauth_refusal(answer)
-        body = answer.json()
+        return self.api_token(answer.json())
+
+    def api_token(self, body: dict[str, Any]) -> ApiToken:
+        """The API token of an exchange answer (RFC 8693 §2.2.1): access_token is all it needs;
+        refresh_token and the lifetimes are optional, expires_in defaults to an hour."""
         return ApiToken(body["access_token"], time.time() + float(body.get("expires_in", 3600)))

@@ -2,7 +2,8 @@
 
 Each fault is a defect a real proxy could plausibly have. It is injected into one proxy instance by
 replacing a *seam*: a small, named method of the proxy or of one of its components (PSC client,
-token exchanger, sessions, traces, TLS identities). The proxy's own modules know nothing about faults.
+token exchanger, sessions, traces, TLS identities), with the helpers of `injection.py` that the
+allowed variants (`variants.py`) share. The proxy's own modules know nothing about faults.
 
 `requirements` lists the requirement ids that a correct campaign must make fail for this defect
 (a RECO or a `recommended` rule gives a warning instead), and nothing else. A few defects make
@@ -17,13 +18,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import difflib
 import http.client
 import json
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -34,15 +34,22 @@ from jwt.types import Options
 from conformance import rfc8693
 from conformance.errors import UsageError
 from conformance.pki.contexts import set_versions
+from conformance.reference.consumer.injection import (
+    Apply,
+    Catalogue,
+    change_client_contexts,
+    change_exchange_form,
+    change_server_context,
+    replace_seam,
+    seam,
+)
 from conformance.reference.consumer.proxy import COOKIE, ReferenceProxy, session_cookie
 from conformance.reference.consumer.psc_client import PscTokens
 from conformance.reference.consumer.sessions import Session
-from conformance.reference.consumer.settings import ProxySettings, UpstreamApi
+from conformance.reference.consumer.settings import ProxySettings
 from conformance.reference.consumer.upstream import UpstreamRefusal, UpstreamUnavailable, call
 from conformance.roles import Role
 from conformance.tls import Request, Response
-
-Apply = Callable[[ReferenceProxy], None]
 
 
 @dataclass(frozen=True)
@@ -56,20 +63,7 @@ class Fault:
     role: Role = Role.CONSUMER
 
 
-# -- seams ------------------------------------------------------------------------------------------
-
-
-def _seam(component: object, name: str) -> Callable[..., Any]:
-    """The current implementation of a seam, to be wrapped. Fails loudly if the proxy lost it."""
-    original = getattr(component, name, None)
-    if not callable(original):
-        raise AttributeError(f"{type(component).__name__} has no seam {name!r}: the fault is out of date")
-    return original
-
-
-def _replace(component: object, name: str, replacement: Callable[..., Any]) -> None:
-    _seam(component, name)
-    setattr(component, name, replacement)
+# -- helpers ----------------------------------------------------------------------------------------
 
 
 def _basic(client_id: str, secret: str) -> str:
@@ -99,27 +93,22 @@ def _with_cookie(request: Request, session_id: str) -> Request:
     return stripped
 
 
-def _reset_upstream_clients(proxy: ReferenceProxy) -> None:
-    """Drop the HTTP clients built so far, so that new ones get the replaced SSL contexts."""
-    proxy.identities.close()
-
-
 # -- PSC: CIBA ----------------------------------------------------------------------------------------
 
 
 def _ciba_scope_openid_only(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy.psc, "backchannel_form")
+    original = seam(proxy.psc, "backchannel_form")
 
     def backchannel_form(
         client_id: str, national_id: str, binding_message: str, channel: str
     ) -> dict[str, str]:
         return {**original(client_id, national_id, binding_message, channel), "scope": "openid"}
 
-    _replace(proxy.psc, "backchannel_form", backchannel_form)
+    replace_seam(proxy.psc, "backchannel_form", backchannel_form)
 
 
 def _ciba_without_acr_values(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy.psc, "backchannel_form")
+    original = seam(proxy.psc, "backchannel_form")
 
     def backchannel_form(
         client_id: str, national_id: str, binding_message: str, channel: str
@@ -128,7 +117,7 @@ def _ciba_without_acr_values(proxy: ReferenceProxy) -> None:
         form.pop("acr_values", None)
         return form
 
-    _replace(proxy.psc, "backchannel_form", backchannel_form)
+    replace_seam(proxy.psc, "backchannel_form", backchannel_form)
 
 
 FIXED_POLL_PERIOD_S = 0.05
@@ -138,18 +127,18 @@ def _ciba_poll_ignores_interval(proxy: ReferenceProxy) -> None:
     def poll_delay(interval: float) -> float:
         return FIXED_POLL_PERIOD_S
 
-    _replace(proxy.psc, "poll_delay", poll_delay)
+    replace_seam(proxy.psc, "poll_delay", poll_delay)
 
 
 def _ciba_with_proxy_certificate(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy.psc, "authenticate")
+    original = seam(proxy.psc, "authenticate")
     own = proxy.settings.proxy_client.client_id
 
     def authenticate(client_id: str, national_id: str, binding_message: str, channel: str) -> PscTokens:
         tokens: PscTokens = original(own, national_id, binding_message, channel)
         return tokens
 
-    _replace(proxy.psc, "authenticate", authenticate)
+    replace_seam(proxy.psc, "authenticate", authenticate)
 
 
 def _psc_client_secret_basic(proxy: ReferenceProxy) -> None:
@@ -158,11 +147,11 @@ def _psc_client_secret_basic(proxy: ReferenceProxy) -> None:
     def auth_headers(client_id: str) -> dict[str, str]:
         return {"Authorization": _basic(client_id, secrets[client_id])}
 
-    _replace(proxy.psc, "auth_headers", auth_headers)
+    replace_seam(proxy.psc, "auth_headers", auth_headers)
 
 
 def _psc_client_credentials_grant(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy.psc, "authenticate")
+    original = seam(proxy.psc, "authenticate")
 
     def authenticate(client_id: str, national_id: str, binding_message: str, channel: str) -> PscTokens:
         # A "registration check" before CIBA; its refusal is ignored.
@@ -175,11 +164,11 @@ def _psc_client_credentials_grant(proxy: ReferenceProxy) -> None:
         tokens: PscTokens = original(client_id, national_id, binding_message, channel)
         return tokens
 
-    _replace(proxy.psc, "authenticate", authenticate)
+    replace_seam(proxy.psc, "authenticate", authenticate)
 
 
 def _userinfo_token_in_query(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "open_session")
+    original = seam(proxy, "open_session")
 
     def open_session(client_id: str, national_id: str, binding_message: str, channel: str) -> Session:
         session: Session = original(client_id, national_id, binding_message, channel)
@@ -192,14 +181,14 @@ def _userinfo_token_in_query(proxy: ReferenceProxy) -> None:
             )
         return session
 
-    _replace(proxy, "open_session", open_session)
+    replace_seam(proxy, "open_session", open_session)
 
 
 # -- PSC: tokens ----------------------------------------------------------------------------------------
 
 
 def _id_token_signature_not_checked(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy.psc, "id_token_checks")
+    original = seam(proxy.psc, "id_token_checks")
 
     def id_token_checks() -> Options:
         checks: Options = original()
@@ -208,42 +197,42 @@ def _id_token_signature_not_checked(proxy: ReferenceProxy) -> None:
         checks["verify_exp"] = checks["verify_iat"] = checks["verify_iss"] = checks["verify_aud"] = True
         return checks
 
-    _replace(proxy.psc, "id_token_checks", id_token_checks)
+    replace_seam(proxy.psc, "id_token_checks", id_token_checks)
 
 
 def _id_token_claims_not_checked(proxy: ReferenceProxy) -> None:
     def id_token_checks() -> Options:
         return {"verify_exp": False, "verify_iat": False, "verify_iss": False, "verify_aud": False}
 
-    _replace(proxy.psc, "id_token_checks", id_token_checks)
+    replace_seam(proxy.psc, "id_token_checks", id_token_checks)
 
 
 def _id_token_acr_not_checked(proxy: ReferenceProxy) -> None:
     def check_acr(claims: dict[str, Any]) -> None:
         return None
 
-    _replace(proxy.psc, "check_acr", check_acr)
+    replace_seam(proxy.psc, "check_acr", check_acr)
 
 
 def _introspection_with_lps_certificate(proxy: ReferenceProxy) -> None:
     def introspection_client(obtained_by: str) -> str:
         return obtained_by
 
-    _replace(proxy.psc, "introspection_client", introspection_client)
+    replace_seam(proxy.psc, "introspection_client", introspection_client)
 
 
 def _trace_sub_as_idrpps(proxy: ReferenceProxy) -> None:
     def professional_id(tokens: PscTokens, introspection: dict[str, Any]) -> str:
         return str(tokens.claims.get("sub", ""))
 
-    _replace(proxy, "professional_id", professional_id)
+    replace_seam(proxy, "professional_id", professional_id)
 
 
 def _no_refresh_retry_on_invalid_grant(proxy: ReferenceProxy) -> None:
     def retry_after_refresh(refusal: UpstreamRefusal) -> bool:
         return False
 
-    _replace(proxy, "retry_after_refresh", retry_after_refresh)
+    replace_seam(proxy, "retry_after_refresh", retry_after_refresh)
 
 
 KEEP_ALIVE_PERIOD_S = 0.1
@@ -262,13 +251,13 @@ def _refresh_while_idle(proxy: ReferenceProxy) -> None:
                 ):
                     proxy.refresh_psc_if_needed(session)
 
-    original_stop = _seam(proxy, "stop")
+    original_stop = seam(proxy, "stop")
 
     def stop() -> None:
         stopping.set()
         original_stop()
 
-    _replace(proxy, "stop", stop)
+    replace_seam(proxy, "stop", stop)
     threading.Thread(target=keep_alive, name="psc-keep-alive", daemon=True).start()
 
 
@@ -276,61 +265,61 @@ def _refresh_while_idle(proxy: ReferenceProxy) -> None:
 
 
 def _no_replay_304(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "connect")
+    original = seam(proxy, "connect")
 
     def connect(request: Request) -> Response:
         response: Response = original(_without_cookie(request))  # the cookie is never looked at
         return response
 
-    _replace(proxy, "connect", connect)
+    replace_seam(proxy, "connect", connect)
 
 
 def _error_descriptor_as_text(proxy: ReferenceProxy) -> None:
     def bad_connect_request(message: str, metadata: dict[str, Any]) -> Response:
         return Response.text(message, 400)
 
-    _replace(proxy, "bad_connect_request", bad_connect_request)
+    replace_seam(proxy, "bad_connect_request", bad_connect_request)
 
 
 def _unknown_client_as_500(proxy: ReferenceProxy) -> None:
     def unknown_client(metadata: dict[str, Any]) -> Response:
         return Response.text("Internal Server Error", 500)
 
-    _replace(proxy, "unknown_client", unknown_client)
+    replace_seam(proxy, "unknown_client", unknown_client)
 
 
 def _connect_leaks_psc_tokens(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "session_view")
+    original = seam(proxy, "session_view")
 
     def session_view(session: Session) -> dict[str, str]:
         return {**original(session), "access_token": session.psc.access_token}
 
-    _replace(proxy, "session_view", session_view)
+    replace_seam(proxy, "session_view", session_view)
 
 
 def _session_state_not_from_psc(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "session_view")
+    original = seam(proxy, "session_view")
 
     def session_view(session: Session) -> dict[str, str]:
         return {**original(session), "session_state": session.id}
 
-    _replace(proxy, "session_view", session_view)
+    replace_seam(proxy, "session_view", session_view)
 
 
 def _persistent_session_cookie(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "cookie")
+    original = seam(proxy, "cookie")
 
     def cookie(session_id: str) -> str:
         return f"{original(session_id)}; Max-Age=86400"
 
-    _replace(proxy, "cookie", cookie)
+    replace_seam(proxy, "cookie", cookie)
 
 
 def _send_without_session_check(proxy: ReferenceProxy) -> None:
     """A "current session" remembered at each connect serves the /send calls that bring none."""
     current: list[Session] = []
-    original_add = _seam(proxy.sessions, "add")
-    original_send = _seam(proxy, "send")
+    original_add = seam(proxy.sessions, "add")
+    original_send = seam(proxy, "send")
 
     def add(session: Session) -> None:
         original_add(session)
@@ -342,12 +331,12 @@ def _send_without_session_check(proxy: ReferenceProxy) -> None:
         response: Response = original_send(request)
         return response
 
-    _replace(proxy.sessions, "add", add)
-    _replace(proxy, "send", send)
+    replace_seam(proxy.sessions, "add", add)
+    replace_seam(proxy, "send", send)
 
 
 def _send_wraps_api_answer(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "forward")
+    original = seam(proxy, "forward")
 
     def forward(session: Session, api_name: str, token: str, request: Request, endpoint: str) -> Response:
         answer: Response = original(session, api_name, token, request, endpoint)
@@ -357,11 +346,36 @@ def _send_wraps_api_answer(proxy: ReferenceProxy) -> None:
             body = answer.body.decode("utf-8", errors="replace")
         return Response.json({"status": answer.status, "body": body}, answer.status)
 
-    _replace(proxy, "forward", forward)
+    replace_seam(proxy, "forward", forward)
+
+
+def _send_forwards_lps_cookie(proxy: ReferenceProxy) -> None:
+    original = seam(proxy, "forwarded_headers")
+
+    def forwarded_headers(request: Request) -> dict[str, str]:
+        headers: dict[str, str] = original(request)
+        cookie = request.header("Cookie")
+        if cookie:
+            headers["Cookie"] = cookie
+        return headers
+
+    replace_seam(proxy, "forwarded_headers", forwarded_headers)
+
+
+def _exchange_requires_refresh_token(proxy: ReferenceProxy) -> None:
+    original = seam(proxy.exchanger, "api_token")
+
+    def api_token(body: dict[str, Any]) -> Any:
+        if "refresh_token" not in body or "refresh_expires_in" not in body:
+            # What a client bound to Keycloak's answer shape does: dereference a field RFC 8693 leaves out.
+            raise UpstreamUnavailable("token exchange answer without refresh_token: NullPointerException")
+        return original(body)
+
+    replace_seam(proxy.exchanger, "api_token", api_token)
 
 
 def _upstream_5xx_as_200(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "forward")
+    original = seam(proxy, "forward")
 
     def forward(session: Session, api_name: str, token: str, request: Request, endpoint: str) -> Response:
         try:
@@ -370,21 +384,21 @@ def _upstream_5xx_as_200(proxy: ReferenceProxy) -> None:
             return Response.json({"error": f"API {api_name} unavailable: {exc}"}, 200)
         return answer
 
-    _replace(proxy, "forward", forward)
+    replace_seam(proxy, "forward", forward)
 
 
 def _disconnect_without_psc_logout(proxy: ReferenceProxy) -> None:
     def end_psc_session(session: Session) -> None:
         session.api_tokens.clear()
 
-    _replace(proxy, "end_psc_session", end_psc_session)
+    replace_seam(proxy, "end_psc_session", end_psc_session)
 
 
 def _logout_without_id_token_hint(proxy: ReferenceProxy) -> None:
     def end_session_params(client_id: str, tokens: PscTokens) -> dict[str, str]:
         return {"client_id": client_id}
 
-    _replace(proxy.psc, "end_session_params", end_session_params)
+    replace_seam(proxy.psc, "end_session_params", end_session_params)
 
 
 def _disconnect_keeps_session(proxy: ReferenceProxy) -> None:
@@ -394,12 +408,12 @@ def _disconnect_keeps_session(proxy: ReferenceProxy) -> None:
     def end_psc_session(session: Session) -> None:
         proxy.psc.end_session(session.identity, session.psc)  # the API tokens are kept
 
-    _replace(proxy.sessions, "remove", remove)
-    _replace(proxy, "end_psc_session", end_psc_session)
+    replace_seam(proxy.sessions, "remove", remove)
+    replace_seam(proxy, "end_psc_session", end_psc_session)
 
 
 def _disconnect_idempotent_200(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "disconnect")
+    original = seam(proxy, "disconnect")
 
     def disconnect(request: Request) -> Response:
         if proxy.sessions.alive(session_cookie(request)) is None:
@@ -407,7 +421,7 @@ def _disconnect_idempotent_200(proxy: ReferenceProxy) -> None:
         response: Response = original(request)
         return response
 
-    _replace(proxy, "disconnect", disconnect)
+    replace_seam(proxy, "disconnect", disconnect)
 
 
 def _idle_timeout_ignored(proxy: ReferenceProxy) -> None:
@@ -417,7 +431,7 @@ def _idle_timeout_ignored(proxy: ReferenceProxy) -> None:
         now = time.monotonic() if now is None else now
         return now - session.created_at > store.session_timeout_s  # age only, idleness ignored
 
-    _replace(store, "expired", expired)
+    replace_seam(store, "expired", expired)
 
 
 def _idle_logout_at_psc(proxy: ReferenceProxy) -> None:
@@ -425,72 +439,62 @@ def _idle_logout_at_psc(proxy: ReferenceProxy) -> None:
         with contextlib.suppress(UpstreamUnavailable):
             proxy.end_psc_session(session)
 
-    _replace(proxy.sessions, "on_expiry", on_expiry)
+    replace_seam(proxy.sessions, "on_expiry", on_expiry)
 
 
 def _traces_without_send(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy, "trace")
+    original = seam(proxy, "trace")
 
     def trace(event: str, session: Session, ip: str, api_request: dict[str, str] | None = None) -> None:
         if event != "SEND":
             original(event, session, ip, api_request)
 
-    _replace(proxy, "trace", trace)
+    replace_seam(proxy, "trace", trace)
 
 
 def _trace_without_dn(proxy: ReferenceProxy) -> None:
-    original = _seam(proxy.traces, "record")
+    original = seam(proxy.traces, "record")
 
     def record(event: str, **fields: Any) -> None:
         original(event, **{**fields, "dn": None})
 
-    _replace(proxy.traces, "record", record)
+    replace_seam(proxy.traces, "record", record)
 
 
 # -- token exchange and business call ---------------------------------------------------------------
 
 
-def _exchange_form(proxy: ReferenceProxy, change: Callable[[dict[str, str]], None]) -> None:
-    original = _seam(proxy.exchanger, "form")
-
-    def form(api: UpstreamApi, subject_token: str) -> dict[str, str]:
-        fields: dict[str, str] = original(api, subject_token)
-        change(fields)
-        return fields
-
-    _replace(proxy.exchanger, "form", form)
-
-
 def _exchange_wrong_grant_type(proxy: ReferenceProxy) -> None:
-    _exchange_form(proxy, lambda form: form.update(grant_type="urn:ietf:params:oauth:grant-type:jwt-bearer"))
+    jwt_bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    change_exchange_form(proxy, lambda form: form.update(grant_type=jwt_bearer))
 
 
 def _exchange_without_scope(proxy: ReferenceProxy) -> None:
     def drop_scope(form: dict[str, str]) -> None:
         form.pop("scope", None)
 
-    _exchange_form(proxy, drop_scope)
+    change_exchange_form(proxy, drop_scope)
 
 
 def _exchange_wrong_subject_token_type(proxy: ReferenceProxy) -> None:
-    _exchange_form(proxy, lambda form: form.update(subject_token_type=rfc8693.ID_TOKEN))
+    change_exchange_form(proxy, lambda form: form.update(subject_token_type=rfc8693.ID_TOKEN))
 
 
 def _exchange_basic_auth(proxy: ReferenceProxy) -> None:
     secrets = {cid: _secret(proxy, cid) for cid in proxy.settings.lps_clients}
-    original = _seam(proxy.exchanger, "headers")
+    original = seam(proxy.exchanger, "headers")
 
     def headers(client_id: str) -> dict[str, str]:
         return {**original(client_id), "Authorization": _basic(client_id, secrets[client_id])}
 
-    _replace(proxy.exchanger, "headers", headers)
+    replace_seam(proxy.exchanger, "headers", headers)
 
 
 def _exchange_id_token_as_subject(proxy: ReferenceProxy) -> None:
     def subject_token(tokens: PscTokens) -> str:
         return tokens.id_token
 
-    _replace(proxy, "subject_token", subject_token)
+    replace_seam(proxy, "subject_token", subject_token)
 
 
 def _business_call_with_proxy_certificate(proxy: ReferenceProxy) -> None:
@@ -499,14 +503,14 @@ def _business_call_with_proxy_certificate(proxy: ReferenceProxy) -> None:
     def forwarding_identity(session: Session) -> str:
         return own
 
-    _replace(proxy, "forwarding_identity", forwarding_identity)
+    replace_seam(proxy, "forwarding_identity", forwarding_identity)
 
 
 def _bearer_scheme_missing(proxy: ReferenceProxy) -> None:
     def authorization(api_token: str) -> str:
         return f"Token {api_token}"
 
-    _replace(proxy, "authorization", authorization)
+    replace_seam(proxy, "authorization", authorization)
 
 
 def _single_certificate_for_all_lps(proxy: ReferenceProxy) -> None:
@@ -515,36 +519,10 @@ def _single_certificate_for_all_lps(proxy: ReferenceProxy) -> None:
     def upstream_identity(client_id: str) -> str:
         return first
 
-    _replace(proxy, "upstream_identity", upstream_identity)
+    replace_seam(proxy, "upstream_identity", upstream_identity)
 
 
 # -- TLS ------------------------------------------------------------------------------------------------
-
-
-def _client_contexts(proxy: ReferenceProxy, change: Callable[[ssl.SSLContext], None]) -> None:
-    """Change every SSL context the proxy builds for PSC, the authorization server and the API."""
-    original = _seam(proxy.identities, "context")
-
-    def context(client_id: str | None) -> ssl.SSLContext:
-        built: ssl.SSLContext = original(client_id)
-        change(built)
-        return built
-
-    _replace(proxy.identities, "context", context)
-    _reset_upstream_clients(proxy)
-
-
-def _server_context(proxy: ReferenceProxy, change: Callable[[ssl.SSLContext], None]) -> None:
-    """Change the SSL context of the API Conformité's own endpoint (also when already listening)."""
-    original = _seam(proxy, "server_context")
-
-    def server_context() -> ssl.SSLContext:
-        built: ssl.SSLContext = original()
-        change(built)
-        return built
-
-    _replace(proxy, "server_context", server_context)
-    proxy.server.context = proxy.server_context()
 
 
 def _allow_legacy_tls(context: ssl.SSLContext) -> None:
@@ -561,20 +539,20 @@ def _no_verification(context: ssl.SSLContext) -> None:
 
 
 def _upstream_tls_1_1_accepted(proxy: ReferenceProxy) -> None:
-    _client_contexts(proxy, _allow_legacy_tls)
+    change_client_contexts(proxy, _allow_legacy_tls)
 
 
 def _upstream_certificate_not_verified(proxy: ReferenceProxy) -> None:
-    _client_contexts(proxy, _no_verification)
+    change_client_contexts(proxy, _no_verification)
 
 
 def _api_conformite_accepts_tls_1_1(proxy: ReferenceProxy) -> None:
-    _server_context(proxy, _allow_legacy_tls)
+    change_server_context(proxy, _allow_legacy_tls)
 
 
 def _tls_1_3_disabled(proxy: ReferenceProxy) -> None:
-    _client_contexts(proxy, _no_tls_1_3)
-    _server_context(proxy, _no_tls_1_3)
+    change_client_contexts(proxy, _no_tls_1_3)
+    change_server_context(proxy, _no_tls_1_3)
 
 
 # -- the catalogue ---------------------------------------------------------------------------------------
@@ -712,6 +690,20 @@ _CATALOGUE = (
         _send_wraps_api_answer,
     ),
     Fault(
+        "send_forwards_lps_cookie",
+        ("EDC-06",),
+        "/send forwards the LPS's Cookie header (the proxy session cookie) to the API along with the "
+        "call (a warning: the project's reading, no source forbids it in so many words).",
+        _send_forwards_lps_cookie,
+    ),
+    Fault(
+        "exchange_requires_refresh_token",
+        ("IG-SEC-05",),
+        "The token exchange fails when the authorization server's answer has no refresh_token, which "
+        "RFC 8693 §2.2.1 makes optional (a warning: the trust space's Keycloak always sends one).",
+        _exchange_requires_refresh_token,
+    ),
+    Fault(
         "upstream_5xx_as_200",
         ("EDC-07",),
         "When the API fails or cannot be reached, /send answers 200 with an error message instead of "
@@ -770,8 +762,9 @@ _CATALOGUE = (
     Fault(
         "trace_without_dn",
         ("EDC-11", "EDC-16"),
-        "Trace records carry dn: null instead of the subject of the certificate used (the contract "
-        "makes dn a required string).",
+        "Trace records carry dn: null instead of the subject of the certificate used, also for the "
+        "sessions of an LPS whose certificate the proxy presents at PSC (EDC-11); EDC-16 is a warning: only "
+        "the project's document makes dn a required string.",
         _trace_without_dn,
     ),
     Fault(
@@ -864,33 +857,23 @@ _CATALOGUE = (
     ),
 )
 
-FAULTS: dict[str, Fault] = {fault.name: fault for fault in _CATALOGUE}
+FAULT_CATALOGUE: Catalogue[Fault] = Catalogue("fault", _CATALOGUE)
+FAULTS: dict[str, Fault] = FAULT_CATALOGUE.entries
 
 
 def faults_for_role(role: Role | str) -> list[Fault]:
     """The faults of the reference SUT of `role`, in catalogue order."""
-    wanted = Role(role)
-    return [fault for fault in FAULTS.values() if fault.role == wanted]
+    return FAULT_CATALOGUE.for_role(role)
 
 
 def check_fault_names(names: Iterable[str], role: Role | str = Role.CONSUMER) -> list[str]:
     """The names, without repeats; an unknown one is a UsageError naming the known ones."""
-    known = [fault.name for fault in faults_for_role(role)]
-    wanted = list(dict.fromkeys(names))
-    for name in wanted:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise UsageError(
-                f"unknown {Role(role).value} fault {name!r}.{hint} Known faults: {', '.join(known)}"
-            )
-    return wanted
+    return FAULT_CATALOGUE.check_names(names, role)
 
 
 def apply_faults(proxy: ReferenceProxy, names: Sequence[str]) -> None:
     """Inject the named faults into `proxy`, before or after it starts; all names are checked first."""
-    for name in check_fault_names(names):
-        FAULTS[name].apply(proxy)
+    FAULT_CATALOGUE.apply(proxy, names)
 
 
 def proxy_with_faults(settings: ProxySettings, extra: Sequence[str] = ()) -> ReferenceProxy:
@@ -901,4 +884,12 @@ def proxy_with_faults(settings: ProxySettings, extra: Sequence[str] = ()) -> Ref
     return proxy
 
 
-__all__ = ["FAULTS", "Fault", "apply_faults", "check_fault_names", "faults_for_role", "proxy_with_faults"]
+__all__ = [
+    "FAULTS",
+    "FAULT_CATALOGUE",
+    "Fault",
+    "apply_faults",
+    "check_fault_names",
+    "faults_for_role",
+    "proxy_with_faults",
+]

@@ -21,9 +21,10 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import jwt
 
-from conformance.reference.consumer.exchange import TokenExchanger
+from conformance.reference.consumer.exchange import ApiToken, TokenExchanger
 from conformance.reference.consumer.psc_client import PscClient, PscTokens
 from conformance.reference.consumer.sessions import Session, SessionStore
 from conformance.reference.consumer.settings import ProxySettings
@@ -35,6 +36,24 @@ COOKIE = "proxy_session_id"
 CHANNELS = ("CARD", "MOBILE")
 _FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language")
 _FORWARDED_RESPONSE_HEADERS = ("Content-Type",)
+
+# The wording of the proxy's own error messages, by key; `ReferenceProxy.wording` fills them in.
+MESSAGES = {
+    "method_not_allowed": "method {method} not allowed on {path}",
+    "no_such_endpoint": "no such endpoint: {path}",
+    "body_not_object": "The request body must be a JSON object.",
+    "missing_fields": "Missing or invalid field(s): {fields}.",
+    "bad_channel": "channel must be CARD or MOBILE.",
+    "bad_binding_message": "bindingMessage must be two digits (00-99).",
+    "unknown_client": "User National ID or Software Client ID Not Found.",
+    "no_session": "No session found.",
+    "unknown_api": "Unknown API {api!r}.",
+    "api_unavailable": "API {api} unavailable: {detail}",
+    "session_not_found": "Session ID not found.",
+    "bad_trace_bounds": "start (required) and end must be ISO 8601 date-times.",
+    "id_token_rejected": "PSC ID token rejected: {detail}",
+    "refused": "{detail}",
+}
 
 
 def descriptor(
@@ -111,16 +130,30 @@ class ReferenceProxy:
         if handler is not None:
             return handler(request)
         if any(p == path for _, p in routes):
-            return descriptor(405, f"method {method} not allowed on {path}")
-        return descriptor(404, f"no such endpoint: {path}")
+            return self.descriptor(405, self.wording("method_not_allowed", method=method, path=path))
+        return self.descriptor(404, self.wording("no_such_endpoint", path=path))
 
     def alive(self, request: Request) -> Response:
         return Response.text("OK")
 
+    # -- what the LPS reads --------------------------------------------------------------------------
+
+    def wording(self, key: str, **values: object) -> str:
+        """The proxy's own error messages, in English (the contract fixes no wording): `MESSAGES`."""
+        return MESSAGES[key].format(**values)
+
+    def descriptor(self, status: int, message: str, metadata: dict[str, Any] | None = None) -> Response:
+        """The error descriptor `{code, message, metadata}`; metadata, when given, has both members."""
+        return descriptor(status, message, metadata)
+
+    def caller_ip(self, request: Request) -> str:
+        """The LPS's address as traced: the first X-Forwarded-For value, else the peer's, in dotted form."""
+        return caller_ip(request)
+
     # -- connect -----------------------------------------------------------------------------------
 
     def connect(self, request: Request) -> Response:
-        ip = caller_ip(request)
+        ip = self.caller_ip(request)
         replay = self.sessions.alive(session_cookie(request))
         if replay is not None:
             self.sessions.touch(replay)
@@ -133,17 +166,17 @@ class ReferenceProxy:
         fields = ("nationalId", "bindingMessage", "clientId", "channel")
         if not isinstance(body, dict):
             return self.bad_connect_request(
-                "The request body must be a JSON object.", {"nationalId": None, "clientId": None}
+                self.wording("body_not_object"), {"nationalId": None, "clientId": None}
             )
-        # Echo the caller's values only when they are what the descriptor declares: strings.
-        metadata = {k: v if isinstance(v := body.get(k), str) else None for k in ("nationalId", "clientId")}
+        metadata = self.echoed_metadata(body)
         missing = [f for f in fields if not isinstance(body.get(f), str) or not body[f]]
         if missing:
-            return self.bad_connect_request(f"Missing or invalid field(s): {', '.join(missing)}.", metadata)
+            message = self.wording("missing_fields", fields=", ".join(missing))
+            return self.bad_connect_request(message, metadata)
         if body["channel"] not in CHANNELS:
-            return self.bad_connect_request("channel must be CARD or MOBILE.", metadata)
-        if not re.fullmatch(r"[0-9]{2}", body["bindingMessage"]):
-            return self.bad_connect_request("bindingMessage must be two digits (00-99).", metadata)
+            return self.bad_connect_request(self.wording("bad_channel"), metadata)
+        if not self.binding_message_accepted(body["bindingMessage"]):
+            return self.bad_connect_request(self.wording("bad_binding_message"), metadata)
         client_id = body["clientId"]
         if client_id not in self.settings.lps_clients:
             return self.unknown_client(metadata)
@@ -161,18 +194,34 @@ class ReferenceProxy:
                 session_state=None,
                 dn=self.identities.subject(self.upstream_identity(client_id)),
             )
-            return connect_failure(failure, metadata)
+            return self.connect_failure(failure, metadata)
         self.sessions.add(session)
         self.trace("CONNECT_SUCCESS", session, ip)
         return Response.json(self.session_view(session), headers={"Set-Cookie": self.cookie(session.id)})
 
+    def echoed_metadata(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The caller's nationalId and clientId, echoed only when they are strings (else null)."""
+        return {k: v if isinstance(v := body.get(k), str) else None for k in ("nationalId", "clientId")}
+
+    def binding_message_accepted(self, binding_message: str) -> bool:
+        """Two decimal digits, as the contract describes bindingMessage (00 to 99)."""
+        return re.fullmatch(r"[0-9]{2}", binding_message) is not None
+
     def bad_connect_request(self, message: str, metadata: dict[str, Any]) -> Response:
         """400 with the API Conformité's error descriptor (EDC-03)."""
-        return descriptor(400, message, metadata)
+        return self.descriptor(400, message, metadata)
 
     def unknown_client(self, metadata: dict[str, Any]) -> Response:
         """404 with the descriptor the API Conformité defines for an unknown clientId (EDC-04)."""
-        return descriptor(404, "User National ID or Software Client ID Not Found.", metadata)
+        return self.descriptor(404, self.wording("unknown_client"), metadata)
+
+    def connect_failure(self, failure: Exception, metadata: dict[str, Any]) -> Response:
+        """PSC or an API refused (401 with the descriptor) or could not be reached (503, no body)."""
+        if isinstance(failure, UpstreamUnavailable):
+            return Response(503)
+        if isinstance(failure, jwt.InvalidTokenError):
+            return self.descriptor(401, self.wording("id_token_rejected", detail=failure), metadata)
+        return self.descriptor(401, self.wording("refused", detail=failure), metadata)
 
     def open_session(self, client_id: str, national_id: str, binding_message: str, channel: str) -> Session:
         identity = self.upstream_identity(client_id)
@@ -180,10 +229,7 @@ class ReferenceProxy:
         introspection = self.psc.introspect(tokens.access_token, identity)
         if not introspection.get("active"):
             raise UpstreamRefusal(401, "invalid_token", "PSC access token is not active")
-        api_tokens = {
-            name: self.exchanger.exchange(identity, api, self.subject_token(tokens))
-            for name, api in self.settings.apis.items()
-        }
+        api_tokens = self.initial_api_tokens(identity, tokens)
         return Session(
             client_id=client_id,
             identity=identity,
@@ -192,6 +238,13 @@ class ReferenceProxy:
             api_tokens=api_tokens,
             certificate_dn=self.identities.subject(identity),
         )
+
+    def initial_api_tokens(self, identity: str, tokens: PscTokens) -> dict[str, ApiToken]:
+        """At connect, the token of every configured API (as the ANS example proxy does)."""
+        return {
+            name: self.exchanger.exchange(identity, api, self.subject_token(tokens))
+            for name, api in self.settings.apis.items()
+        }
 
     def upstream_identity(self, client_id: str) -> str:
         """The PSC client, and certificate, the proxy acts as for this LPS: the LPS's own (EDC-12, EDC-14)."""
@@ -211,36 +264,48 @@ class ReferenceProxy:
 
     def cookie(self, session_id: str) -> str:
         """A session cookie: no Expires/Max-Age, so it ends with the LPS (RECO PSC 06)."""
-        return f"{COOKIE}={session_id}; Path=/; Secure; HttpOnly; SameSite=Strict"
+        return f"{COOKIE}={session_id}; {self.cookie_attributes()}"
+
+    def cookie_attributes(self) -> str:
+        """The attributes of the session cookie, and of the expired one /disconnect sends."""
+        return "Path=/; Secure; HttpOnly; SameSite=Strict"
 
     # -- send --------------------------------------------------------------------------------------
 
     def send(self, request: Request) -> Response:
         session = self.sessions.alive(session_cookie(request))
         if session is None:
-            return descriptor(401, "No session found.")
+            return self.descriptor(401, self.wording("no_session"))
         _, _, rest = request.path.partition("/send/")
         api_name, _, endpoint = rest.partition("/")
         api = self.settings.apis.get(api_name)
         if api is None:
-            return descriptor(404, f"Unknown API {api_name!r}.")
+            return self.descriptor(404, self.wording("unknown_api", api=api_name))
         self.sessions.touch(session)
         try:
             with session.lock:
+                self.refresh_on_activity(session)
                 token = self.api_token(session, api_name)
             response = self.forward(session, api_name, token, request, endpoint)
         except UpstreamRefusal as refusal:
-            return descriptor(401, str(refusal))
+            return self.descriptor(401, self.wording("refused", detail=refusal))
         except UpstreamUnavailable as exc:
             status = 504 if exc.timeout else (502 if exc.status else 503)
-            return descriptor(status, f"API {api_name} unavailable: {exc}")
+            return self.descriptor(status, self.wording("api_unavailable", api=api_name, detail=exc))
         self.trace(
             "SEND",
             session,
-            caller_ip(request),
-            api_request={"nomApiPsc": api_name, "methode": request.method.upper(), "path": "/" + endpoint},
+            self.caller_ip(request),
+            api_request=self.api_request(api_name, request.method.upper(), endpoint),
         )
         return response
+
+    def api_request(self, api_name: str, method: str, endpoint: str) -> dict[str, str]:
+        """The SEND record's apiRequest: the API's name, the method, the path below the API's base URL."""
+        return {"nomApiPsc": api_name, "methode": method, "path": "/" + endpoint}
+
+    def refresh_on_activity(self, session: Session) -> None:
+        """Nothing on every /send: the PSC tokens are refreshed when a new exchange needs them (api_token)."""
 
     def api_token(self, session: Session, api_name: str) -> str:
         """A valid API token: exchanged again when expired, after refreshing the PSC token if needed."""
@@ -275,6 +340,11 @@ class ReferenceProxy:
         """The certificate of the business call: the one of the session's token exchange (IG-SEC-10)."""
         return session.identity
 
+    def forwarded_headers(self, request: Request) -> dict[str, str]:
+        """What of the LPS's request headers reaches the API: content negotiation only. The LPS's
+        cookie is the proxy's session credential; it stays between the LPS and the proxy."""
+        return {h: v for h in _FORWARDED_REQUEST_HEADERS if (v := request.header(h))}
+
     def forward(
         self, session: Session, api_name: str, token: str, request: Request, endpoint: str
     ) -> Response:
@@ -283,7 +353,7 @@ class ReferenceProxy:
         query = {k: v for k, v in request.query.items()}
         if query:
             url += "?" + urlencode(query, doseq=True)
-        headers = {h: v for h in _FORWARDED_REQUEST_HEADERS if (v := request.header(h))}
+        headers = self.forwarded_headers(request)
         headers["Authorization"] = self.authorization(token)
         answer = call(
             self.identities.http(self.forwarding_identity(session)),
@@ -292,23 +362,29 @@ class ReferenceProxy:
             headers=headers,
             content=request.body,
         )
-        if answer.status_code >= 500:
-            raise UpstreamUnavailable(f"{api_name} answered {answer.status_code}", status=answer.status_code)
+        failure = self.api_failure(api_name, answer)
+        if failure is not None:
+            raise failure
         out_headers = {h: v for h in _FORWARDED_RESPONSE_HEADERS if (v := answer.headers.get(h))}
         return Response(answer.status_code, out_headers, answer.content)
+
+    def api_failure(self, api_name: str, answer: httpx.Response) -> UpstreamUnavailable | None:
+        """An API's 5xx is the API failing: answered 502 (EDC-07); anything else is relayed as it is."""
+        if answer.status_code >= 500:
+            return UpstreamUnavailable(f"{api_name} answered {answer.status_code}", status=answer.status_code)
+        return None
 
     # -- disconnect --------------------------------------------------------------------------------
 
     def disconnect(self, request: Request) -> Response:
         session = self.sessions.alive(session_cookie(request))
         if session is None:
-            return descriptor(401, "Session ID not found.")
+            return self.descriptor(401, self.wording("session_not_found"))
         self.sessions.remove(session.id)
         with contextlib.suppress(UpstreamUnavailable):  # over either way; PSC's own session expires by itself
             self.end_psc_session(session)
-        self.trace("DISCONNECT", session, caller_ip(request))
-        expired = f"{COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"
-        return Response(200, {"Set-Cookie": expired})
+        self.trace("DISCONNECT", session, self.caller_ip(request))
+        return Response(200, {"Set-Cookie": f"{COOKIE}=; Max-Age=0; {self.cookie_attributes()}"})
 
     def end_psc_session(self, session: Session) -> None:
         self.psc.end_session(session.identity, session.psc)
@@ -322,7 +398,7 @@ class ReferenceProxy:
             end_text = request.query.get("end", [""])[0]
             end = parse_instant(end_text) if end_text else dt.datetime.now(dt.UTC)
         except ValueError:
-            return descriptor(400, "start (required) and end must be ISO 8601 date-times.")
+            return self.descriptor(400, self.wording("bad_trace_bounds"))
         return Response.json(self.traces.between(start, end))
 
     def trace(self, event: str, session: Session, ip: str, api_request: dict[str, str] | None = None) -> None:
@@ -336,15 +412,6 @@ class ReferenceProxy:
             dn=session.certificate_dn,
             api_request=api_request,
         )
-
-
-def connect_failure(failure: Exception, metadata: dict[str, Any]) -> Response:
-    """PSC or an API refused (401 with the descriptor) or could not be reached (503, no body)."""
-    if isinstance(failure, UpstreamUnavailable):
-        return Response(503)
-    if isinstance(failure, jwt.InvalidTokenError):
-        return descriptor(401, f"PSC ID token rejected: {failure}", metadata)
-    return descriptor(401, str(failure), metadata)
 
 
 def session_cookie(request: Request) -> str | None:

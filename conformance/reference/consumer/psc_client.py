@@ -102,8 +102,9 @@ class PscClient:
         ack = started.json()
         interval = float(ack.get("interval", 5))
         deadline = time.monotonic() + min(float(ack.get("expires_in", 120)), self.settings.ciba_max_wait_s)
+        delay = self.first_poll_delay(interval)
         while True:
-            time.sleep(self.poll_delay(interval))
+            time.sleep(delay)
             answer = call(
                 http,
                 "POST",
@@ -117,11 +118,17 @@ class PscClient:
             if isinstance(refusal, UpstreamUnavailable):
                 raise refusal
             if refusal.error == "authorization_pending" and time.monotonic() < deadline:
+                delay = self.poll_delay(interval)
                 continue
             if refusal.error == "slow_down" and time.monotonic() < deadline:
                 interval += 5  # CIBA §11 / RFC 8628 §3.5
+                delay = self.poll_delay(interval)
                 continue
             raise refusal
+
+    def first_poll_delay(self, interval: float) -> float:
+        """Before the first poll too, wait as between polls (as the ANS example proxy does)."""
+        return self.poll_delay(interval)
 
     def poll_delay(self, interval: float) -> float:
         """Wait `interval` between polls, as PSC asks (CIBA §7.3)."""

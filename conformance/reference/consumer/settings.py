@@ -52,6 +52,7 @@ class ProxySettings:
     http_timeout_s: float = 10.0
     ciba_max_wait_s: float = 150.0
     faults: tuple[str, ...] = field(default_factory=tuple)
+    variants: tuple[str, ...] = field(default_factory=tuple)  # allowed behaviours other than the reference's
 
     @property
     def lps_clients(self) -> dict[str, UpstreamClient]:
@@ -75,6 +76,7 @@ _PROXY_KEYS = {
     "http_timeout_s",
     "ciba_max_wait_s",
     "faults",
+    "variants",
 }
 
 
@@ -127,6 +129,7 @@ def load_settings(path: Path, *, overrides: dict[str, Any] | None = None) -> Pro
             http_timeout_s=float(table.get("http_timeout_s", 10)),
             ciba_max_wait_s=float(table.get("ciba_max_wait_s", 150)),
             faults=tuple(str(f) for f in table.get("faults", ())),
+            variants=tuple(str(v) for v in table.get("variants", ())),
         )
     except FileNotFoundError:
         raise UsageError(f"{counterparts} not found (see [proxy] counterparts in {path})") from None

@@ -11,7 +11,7 @@ EVENTS = ("CONNECT_SUCCESS", "CONNECT_REPLAY", "CONNECT_FAILURE", "SEND", "DISCO
 
 class TraceLog:
     def __init__(self) -> None:
-        self._records: list[dict[str, Any]] = []
+        self._records: list[tuple[dt.datetime, dict[str, Any]]] = []
         self._lock = threading.Lock()
 
     def record(
@@ -26,6 +26,8 @@ class TraceLog:
         dn: str | None,
         api_request: dict[str, str] | None = None,
     ) -> None:
+        now = dt.datetime.now(dt.UTC)
+        instant = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what the timestamp shows
         record: dict[str, Any] = {
             "type": event,
             "clientId": client_id,
@@ -34,14 +36,27 @@ class TraceLog:
             "proxy_id_session": session_id,
             "session_state": session_state,
             "dn": dn,
-            "timestamp": dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="milliseconds"),
+            "timestamp": self.timestamp(instant),
         }
         if api_request is not None:
             record["apiRequest"] = api_request
+        record = self.presented(record)
         with self._lock:
-            self._records.append(record)
+            self._records.append((instant, record))
+
+    def timestamp(self, instant: dt.datetime) -> str:
+        """ISO 8601 with milliseconds and the proxy's local UTC offset (`+00:00` for UTC, never `Z`)."""
+        return instant.astimezone().isoformat(timespec="milliseconds")
+
+    def presented(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as served: the contract's members only, `apiRequest` only on SEND records."""
+        return record
+
+    def within(self, instant: dt.datetime, start: dt.datetime, end: dt.datetime) -> bool:
+        """Both bounds exclusive, as the ANS example proxy reads them: start < instant < end."""
+        return start < instant < end
 
     def between(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         with self._lock:
             records = list(self._records)
-        return [r for r in records if start < dt.datetime.fromisoformat(r["timestamp"]) < end]
+        return [record for instant, record in records if self.within(instant, start, end)]

@@ -59,13 +59,16 @@ class Identities:
         """The HTTP client presenting `client_id`'s certificate (None: no client certificate)."""
         with self._lock:
             if client_id not in self._clients:
-                self._clients[client_id] = httpx.Client(
-                    verify=self.context(client_id), timeout=self.settings.http_timeout_s
-                )
+                verify, timeout = self.context(client_id), self.timeout()
+                self._clients[client_id] = httpx.Client(verify=verify, timeout=timeout)
             return self._clients[client_id]
 
+    def timeout(self) -> float:
+        """The bound, in seconds, on every call to PSC, an authorization server or an API: http_timeout_s."""
+        return self.settings.http_timeout_s
+
     def subject(self, client_id: str) -> str:
-        """The subject DN of the certificate used for `client_id` (traced with each call)."""
+        """The subject DN of the certificate used for `client_id`, traced as dn: its RFC 4514 string."""
         pem = self.settings.clients[client_id].cert.read_bytes()
         return x509.load_pem_x509_certificate(pem).subject.rfc4514_string()
 

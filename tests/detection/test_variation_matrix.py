@@ -1,0 +1,55 @@
+"""The allowed-variation matrix, the dual of the detection matrix: the checks accept what the sources allow.
+
+One full campaign per consumer variant of the reference proxy (a behaviour an RFC, the IG 1.2.0,
+the Référentiel PSC or the upstream OpenAPI documents allow, and the reference does not choose),
+each a separate `psc-conformance run --variant NAME` process judging the proxy over the wire. A
+campaign must fail nothing, leave nothing inconclusive, end with exit status 0 and report no
+campaign error: a harness that failed a conformant proxy would be as wrong as one that passed a
+broken one. A warning is allowed where a SHOULD or the project's stricter reading speaks (the
+condition says so in its message); the matrix document lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conformance.detection import CampaignOutcome, Kind, consumer_variants, run_matrix, variation_markdown
+
+PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "3"))
+DOC = Path(__file__).resolve().parents[2] / "docs" / "variation-matrix.md"
+
+
+@pytest.fixture(scope="module")
+def matrix(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str | None, CampaignOutcome]:
+    """The campaigns of the variants whose tests were selected (all of them, unless `-k` says otherwise)."""
+    selected: list[str | None] = []
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if getattr(item, "module", None) is request.module and callspec is not None:
+            selected.append(callspec.params["variant"])
+    return run_matrix(selected, tmp_path_factory.mktemp("variation"), kind=Kind.VARIANT, parallel=PARALLEL)
+
+
+@pytest.mark.parametrize("variant", consumer_variants())
+def test_variant_fails_nothing(matrix: dict[str | None, CampaignOutcome], variant: str) -> None:
+    outcome = matrix[variant]
+    why = "\n".join(outcome.failed_checks)
+    assert not outcome.errors, outcome.errors
+    failed = sorted(rid for rid, verdict in outcome.verdicts.items() if verdict == "fail")
+    assert failed == [], f"{variant}: the campaign failed {failed}\n{why}"
+    assert outcome.inconclusive == set(), f"{variant}: not judged {sorted(outcome.inconclusive)}"
+    assert outcome.exit_status == 0
+    assert outcome.accepted
+
+
+def test_documented_matrix_is_the_catalogue() -> None:
+    """docs/variation-matrix.md lists every variant with its basis, as the catalogue says."""
+    text = DOC.read_text(encoding="utf-8")
+    assert variation_markdown() in text, (
+        "docs/variation-matrix.md is stale: regenerate its table with detection.variation_markdown()"
+    )
