@@ -905,6 +905,15 @@ def expired_psc_token_refreshed_then_exchanged(after: Upstream, sent: Call, case
         )
     new_access = {g.access_token for g in refreshed if g.access_token}
     refused = [x for x in after.exchanges if x.status != 200]
+    if not refused and not refreshed:
+        # Its PSC token was still valid when it exchanged (renewed earlier, e.g. ahead of expiry):
+        # the IG's error case 1a never arose, so how the SUT handles it is not shown.
+        return inconclusive(
+            f"{case}: after expiry the SUT exchanged a still-valid PSC token ({len(after.exchanges)} "
+            f"exchange(s) accepted, none refused, no refresh at PSC): the expired-token case did not arise",
+            evidence,
+            root_cause="the SUT renewed its PSC token before the scenario's expiry",
+        )
     retried = [x for x in after.exchanges if x.status == 200 and x.subject_token in new_access]
     called = [c for c in after.calls if retried and c.at >= retried[0].at]
     return judged(

@@ -8,23 +8,22 @@ automatic requirement untested.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from conformance.detection import CampaignOutcome, consumer_faults, markdown, run_matrix
+from conformance.detection import CampaignOutcome, Campaigns, Kind, consumer_faults, markdown
 from conformance.requirements import requirement_index
 from conformance.requirements.model import Method
 from conformance.roles import Role
 
-PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "3"))
 DOC = Path(__file__).resolve().parents[2] / "docs" / "detection-matrix.md"
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, CampaignOutcome]:
-    return run_matrix([None, *consumer_faults()], tmp_path_factory.mktemp("matrix"), parallel=PARALLEL)
+def matrix(campaigns: Campaigns) -> dict[str | None, CampaignOutcome]:
+    """The reference's and the faults' campaigns (run with the variants', see conftest.py)."""
+    return {name: outcome for (kind, name), outcome in campaigns.items() if kind is Kind.FAULT}
 
 
 def test_reference_proxy_passes_every_applicable_automatic_requirement(

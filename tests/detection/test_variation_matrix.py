@@ -11,28 +11,19 @@ condition says so in its message); the matrix document lists them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from conformance.detection import CampaignOutcome, Kind, consumer_variants, run_matrix, variation_markdown
+from conformance.detection import CampaignOutcome, Campaigns, Kind, consumer_variants, variation_markdown
 
-PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "3"))
 DOC = Path(__file__).resolve().parents[2] / "docs" / "variation-matrix.md"
 
 
 @pytest.fixture(scope="module")
-def matrix(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str | None, CampaignOutcome]:
-    """The campaigns of the variants whose tests were selected (all of them, unless `-k` says otherwise)."""
-    selected: list[str | None] = []
-    for item in request.session.items:
-        callspec = getattr(item, "callspec", None)
-        if getattr(item, "module", None) is request.module and callspec is not None:
-            selected.append(callspec.params["variant"])
-    return run_matrix(selected, tmp_path_factory.mktemp("variation"), kind=Kind.VARIANT, parallel=PARALLEL)
+def matrix(campaigns: Campaigns) -> dict[str | None, CampaignOutcome]:
+    """The variants' campaigns (run with the faults', see conftest.py)."""
+    return {name: outcome for (kind, name), outcome in campaigns.items() if kind is Kind.VARIANT}
 
 
 @pytest.mark.parametrize("variant", consumer_variants())

@@ -493,6 +493,10 @@ def test_refreshed_then_exchanged_then_called() -> None:
     assert expired_psc_token_refreshed_then_exchanged(no_call, sent(401), "x").status is Status.FAILED
     nothing = expired_psc_token_refreshed_then_exchanged(upstream(), sent(401), "x")
     assert nothing.status is Status.INCONCLUSIVE
+    # renewed ahead (in the background, say): its exchange presented a valid token, case 1a never arose
+    ahead = upstream((), (attempt(old.access_token, exchange_id="x3", at=21.0),), (call,))
+    renewed = expired_psc_token_refreshed_then_exchanged(ahead, sent(200), "lifetime-elapsed")
+    assert renewed.status is Status.INCONCLUSIVE and "did not arise" in renewed.message
 
 
 # -- IG-SEC-20 -----------------------------------------------------------------------------------------------

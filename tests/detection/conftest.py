@@ -1,0 +1,31 @@
+"""Both matrices' campaigns, run once in one pool (`PSC_MATRIX_PARALLEL`, default 6 at a time).
+
+A campaign mostly waits on the short timers of the embedded reference SUT, so the detection matrix
+(a campaign per fault, and the reference) and the variation matrix (a campaign per variant) share
+one pool: the machine stays busy and the two finish together. Only the campaigns of the selected
+tests run (`-k` narrows them).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conformance.detection import Campaigns, Kind, run_campaigns
+
+PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "6"))
+
+
+@pytest.fixture(scope="session")
+def campaigns(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Campaigns:
+    jobs: list[tuple[Kind, str | None]] = []
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "fault" in params:
+            jobs.append((Kind.FAULT, params["fault"]))
+        elif "variant" in params:
+            jobs.append((Kind.VARIANT, params["variant"]))
+        elif item.name.startswith("test_reference_proxy"):
+            jobs.append((Kind.FAULT, None))
+    return run_campaigns(jobs, tmp_path_factory.mktemp("matrices"), parallel=PARALLEL)
