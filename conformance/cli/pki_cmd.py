@@ -12,7 +12,15 @@ from conformance import exitcodes
 from conformance.config import load_config
 from conformance.counterparts.layout import CounterpartSettings, write_counterparts
 from conformance.errors import UsageError
-from conformance.pki import DEFAULT_P12_PASSWORD, PROXY_CLIENT_ID, PkiError, PkiFiles, TestPKI, build_pki
+from conformance.pki import (
+    DEFAULT_P12_PASSWORD,
+    PROXY_CLIENT_ID,
+    PkiError,
+    PkiFiles,
+    TestPKI,
+    build_pki,
+    write_pki,
+)
 from conformance.pki.builder import DEFAULT_LEAF_VALIDITY
 from conformance.reference.consumer.settings import PROXY_CONFIG_FILE as REFERENCE_PROXY_FILE
 
@@ -101,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             extra_server_sans=tuple(args.server_san),
             leaf_validity=timedelta(days=args.valid_days),
         )
-        files = pki.write(out, p12_password=args.p12_password)
+        files = write_pki(pki, out, p12_password=args.p12_password)
     except PkiError as exc:
         return _usage(str(exc))
     except OSError as exc:

@@ -3,7 +3,7 @@
 Typical use::
 
     pki = build_pki()                        # EC P-256; build_pki("rsa") for RSA 2048
-    files = pki.write(out_dir)               # PEM, keys (0600), PKCS#12, pki.json
+    files = write_pki(pki, out_dir)          # PEM, keys (0600), PKCS#12, pki.json
     pki = load_pki(out_dir)                  # reuse the PKI a vendor configured their proxy with
     srv_ctx = server_context(pki, "psc", check_crl=True)
     cli_ctx = client_context(pki, LPS1_CLIENT_ID)

@@ -10,8 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,9 +20,6 @@ from cryptography.x509.oid import NameOID
 from conformance import rfc8705
 from conformance.pki import profiles
 from conformance.pki.profiles import ClientProfile, KeyType
-
-if TYPE_CHECKING:
-    from conformance.pki.files import PkiFiles
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -166,12 +162,6 @@ class TestPKI:
             if name in table:
                 return table[name]
         raise KeyError(f"no client, server or negative certificate named {name!r}")
-
-    def write(self, directory: str | Path, *, p12_password: str = profiles.DEFAULT_P12_PASSWORD) -> PkiFiles:
-        """Write PEM, key, PKCS#12 files and the `pki.json` manifest; see `conformance.pki.files`."""
-        from conformance.pki.files import write_pki
-
-        return write_pki(self, directory, p12_password=p12_password)
 
 
 def generate_key(key_type: KeyType) -> PrivateKey:

@@ -363,7 +363,7 @@ def _load_issued(files: CertFiles) -> Issued:
 
 
 def load_pki(directory: str | Path) -> TestPKI:
-    """Reload a PKI written by `TestPKI.write` or `psc-conformance pki`; every key must match its cert."""
+    """Reload a PKI written by `write_pki` or `psc-conformance pki`; every key must match its cert."""
     out = Path(directory)
     data = _read_manifest(out)
     files = load_pki_files(out)

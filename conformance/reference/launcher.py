@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.counterparts.suite import Counterparts
+from conformance.pki import write_pki
 from conformance.reference.consumer.variants import variant_settings
 from conformance.sut import SutProcess, wait_until_answering
 
@@ -66,7 +67,7 @@ def launch_reference_consumer(
         **variant_settings(variants),
     }
     directory = Path(tempfile.mkdtemp(prefix="psc-conformance-sut-"))
-    files = counterparts.pki.write(directory, p12_password=P12_PASSWORD)
+    files = write_pki(counterparts.pki, directory, p12_password=P12_PASSWORD)
     counterparts.write_counterparts_file(directory, files, P12_PASSWORD)
     port = free_port()
     config = directory / "reference-proxy.toml"

@@ -14,7 +14,7 @@ from conformance.counterparts.layout import CounterpartSettings
 from conformance.counterparts.psc import PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.evidence import to_har
-from conformance.pki import LPS1_CLIENT_ID, TestPKI, client_context
+from conformance.pki import LPS1_CLIENT_ID, TestPKI, client_context, write_pki
 
 PS1 = "899900000019"
 CIBA = "urn:openid:params:grant-type:ciba"
@@ -91,7 +91,7 @@ def test_what_a_proxy_does_for_one_lps(counterparts: Counterparts, pki: TestPKI)
 def test_counterparts_file_has_the_bound_ports(
     counterparts: Counterparts, pki: TestPKI, tmp_path: Path
 ) -> None:
-    files = pki.write(tmp_path)
+    files = write_pki(pki, tmp_path)
     path = counterparts.write_counterparts_file(tmp_path, files, "psc-conformance")
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["psc"]["issuer"] == counterparts.psc.issuer

@@ -9,6 +9,7 @@ tests run (`-k` narrows them).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,10 @@ PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "6"))
 @pytest.fixture(scope="session")
 def campaigns(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Campaigns:
     jobs: list[tuple[Kind, str | None]] = []
+    here = Path(__file__).parent
     for item in request.session.items:
+        if item.path.parent != here:
+            continue  # another module's `fault` or `variant` parameter is no campaign of ours
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "fault" in params:
             jobs.append((Kind.FAULT, params["fault"]))

@@ -31,7 +31,7 @@ import pytest
 
 from conformance.counterparts.observations import RECORDS, Observation
 from conformance.counterparts.psc import PscTimings, SimulatedPSC
-from conformance.pki import LPS1_CLIENT_ID, TestPKI
+from conformance.pki import LPS1_CLIENT_ID, TestPKI, write_pki
 
 HERE = Path(__file__).resolve().parent
 RP = HERE / "rp.mjs"
@@ -162,7 +162,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(node: str, pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    files = pki.write(tmp_path_factory.mktemp("fidelity-pki"))
+    files = write_pki(pki, tmp_path_factory.mktemp("fidelity-pki"))
     lps = files.clients[LPS1_CLIENT_ID]
     proxy = files.clients[pki.proxy_client_id]
     with SimulatedPSC(pki, timings=PscTimings(ciba_interval_s=1)) as psc:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.pki import PkiFiles, TestPKI
+from conformance.pki import PkiFiles, TestPKI, write_pki
 
 
 @pytest.fixture(scope="session")
 def pki_files(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> PkiFiles:
-    return pki.write(tmp_path_factory.mktemp("pki"))
+    return write_pki(pki, tmp_path_factory.mktemp("pki"))

@@ -19,6 +19,7 @@ from conformance.pki import (
     TestPKI,
     load_pki,
     load_pki_files,
+    write_pki,
 )
 
 
@@ -65,13 +66,13 @@ def test_pkcs12_loads_with_password(pki: TestPKI, pki_files: PkiFiles, name: str
 
 
 def test_custom_and_empty_p12_password(pki: TestPKI, tmp_path: Path) -> None:
-    files = pki.write(tmp_path / "a", p12_password="s3cret")
+    files = write_pki(pki, tmp_path / "a", p12_password="s3cret")
     p12 = files.clients[LPS1_CLIENT_ID].p12
     assert p12 is not None
     assert (
         pkcs12.load_key_and_certificates(p12.read_bytes(), b"s3cret")[1] == pki.clients[LPS1_CLIENT_ID].cert
     )
-    files = pki.write(tmp_path / "b", p12_password="")
+    files = write_pki(pki, tmp_path / "b", p12_password="")
     p12 = files.clients[LPS1_CLIENT_ID].p12
     assert p12 is not None
     assert pkcs12.load_key_and_certificates(p12.read_bytes(), None)[1] == pki.clients[LPS1_CLIENT_ID].cert
@@ -127,7 +128,7 @@ def test_load_round_trip(pki: TestPKI, pki_files: PkiFiles) -> None:
 def test_load_refuses_bad_directories(pki: TestPKI, tmp_path: Path) -> None:
     with pytest.raises(PkiError, match=r"pki\.json not found"):
         load_pki(tmp_path)
-    files = pki.write(tmp_path / "pki")
+    files = write_pki(pki, tmp_path / "pki")
     # A key that does not belong to its certificate.
     files.clients[LPS1_CLIENT_ID].key.write_text(pki.clients["ans-odc-lps2-edc-bas"].key_pem)
     with pytest.raises(PkiError, match="does not match"):
@@ -144,8 +145,8 @@ def test_load_refuses_bad_directories(pki: TestPKI, tmp_path: Path) -> None:
 
 
 def test_rewrite_resets_key_permissions(pki: TestPKI, tmp_path: Path) -> None:
-    files = pki.write(tmp_path)
+    files = write_pki(pki, tmp_path)
     key = files.clients[LPS1_CLIENT_ID].key
     key.chmod(0o644)
-    pki.write(tmp_path)
+    write_pki(pki, tmp_path)
     assert mode(key) == 0o600

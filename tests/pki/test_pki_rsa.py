@@ -11,7 +11,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from conformance.pki import LPS1_CLIENT_ID, TestPKI, build_pki, client_context, load_pki, server_context
+from conformance.pki import (
+    LPS1_CLIENT_ID,
+    TestPKI,
+    build_pki,
+    client_context,
+    load_pki,
+    server_context,
+    write_pki,
+)
 from conformance.tls import Request, Response, TLSServer
 
 
@@ -33,7 +41,7 @@ def test_rsa_server_cert_allows_key_encipherment(rsa_pki: TestPKI) -> None:
 
 
 def test_rsa_write_load_and_p12(rsa_pki: TestPKI, tmp_path: Path) -> None:
-    files = rsa_pki.write(tmp_path)
+    files = write_pki(rsa_pki, tmp_path)
     loaded = load_pki(tmp_path)
     assert loaded.key_type == "rsa"
     assert loaded.clients[LPS1_CLIENT_ID].cert == rsa_pki.clients[LPS1_CLIENT_ID].cert

@@ -12,7 +12,7 @@ import pytest
 from conformance.counterparts.layout import CounterpartSettings
 from conformance.counterparts.psc import PscTimings
 from conformance.counterparts.suite import Counterparts
-from conformance.pki import TestPKI, load_pki_files
+from conformance.pki import TestPKI, load_pki_files, write_pki
 from conformance.reference.consumer.proxy import ReferenceProxy
 from conformance.reference.consumer.settings import load_settings
 
@@ -52,7 +52,7 @@ def bench_factory(pki: TestPKI, tmp_path: Path) -> Iterator[object]:
         if (tmp_path / "pki.json").exists():
             files = load_pki_files(tmp_path)
         else:
-            files = pki.write(tmp_path, p12_password=P12_PASSWORD)
+            files = write_pki(pki, tmp_path, p12_password=P12_PASSWORD)
         counterparts.write_counterparts_file(tmp_path, files, P12_PASSWORD)
         proxy_settings = load_settings(write_proxy_config(tmp_path, **proxy))
         bench = Bench(counterparts, ReferenceProxy(proxy_settings).start(), tmp_path)

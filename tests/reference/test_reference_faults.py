@@ -35,7 +35,7 @@ from conformance.counterparts.observations import RECORDS, Observation
 from conformance.counterparts.psc import IdTokenTamper, PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.errors import UsageError
-from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, PROXY_CLIENT_ID, TestPKI
+from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, PROXY_CLIENT_ID, TestPKI, write_pki
 from conformance.reference.consumer.faults import FAULTS, apply_faults, faults_for_role, proxy_with_faults
 from conformance.reference.consumer.proxy import ReferenceProxy
 from conformance.reference.consumer.settings import load_settings
@@ -120,7 +120,7 @@ def counterparts(
     timings = PscTimings(ciba_interval_s=0.05, slow_down_increment_s=0.05)
     settings = CounterpartSettings(psc_port=0, api_as_port=0, api_port=0, psc_timings=timings)
     with Counterparts.build(pki, settings, clock=SystemClock()) as suite:
-        files = pki.write(directory, p12_password=P12_PASSWORD)
+        files = write_pki(pki, directory, p12_password=P12_PASSWORD)
         suite.write_counterparts_file(directory, files, P12_PASSWORD)
         (directory / "reference-proxy.toml").write_text(
             '[proxy]\ncounterparts = "counterparts.json"\nport = 0\n', encoding="utf-8"

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from conformance.pki import DEFAULT_P12_PASSWORD, TestPKI, build_pki, load_pki, load_pki_files
+from conformance.pki import DEFAULT_P12_PASSWORD, TestPKI, build_pki, load_pki, load_pki_files, write_pki
 from conformance.pki.profiles import NEGATIVE_SERVER_VARIANTS, WRONG_HOST_NAME
 
 OpenSSL = Callable[..., subprocess.CompletedProcess[bytes]]  # the `openssl` fixture of conftest.py
@@ -62,7 +62,7 @@ def test_extra_server_sans_apply_to_the_negatives_but_wrong_host() -> None:
 
 
 def test_written_and_reloaded(pki: TestPKI, tmp_path: Path) -> None:
-    files = pki.write(tmp_path)
+    files = write_pki(pki, tmp_path)
     for variant in NEGATIVE_SERVER_VARIANTS:
         entry = files.negative_servers[variant]
         assert entry.pem.name == f"negative-server-{variant}.pem"
@@ -117,7 +117,7 @@ def test_openssl_refuses_each_for_its_reason(
     pki: TestPKI, openssl: OpenSSL, tmp_path: Path, variant: str, extra: tuple[str, ...], expected: str
 ) -> None:
     """The OpenSSL CLI, independent of our code, gives the same verdicts as the TLS clients do."""
-    files = pki.write(tmp_path)
+    files = write_pki(pki, tmp_path)
     leaf = files.negative_servers[variant].pem
     chain = tmp_path / "untrusted-chain.pem"
     chain.write_text(pki.intermediate.cert_pem)
