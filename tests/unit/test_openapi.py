@@ -562,9 +562,13 @@ def test_nullable_metadata(conformite: OpenApiDocument) -> None:
         )
         == []
     )
-    assert connect.validate_response(
-        400, JSON, body({"code": "400", "message": "m", "metadata": {"nationalId": 42, "clientId": None}})
-    ) == ["400 application/json: $.metadata.nationalId: 42 is not of type 'string', 'null'"]
+    # a rejected value echoed with its own JSON type is the request's value as sent
+    assert (
+        connect.validate_response(
+            400, JSON, body({"code": "400", "message": "m", "metadata": {"nationalId": 42, "clientId": None}})
+        )
+        == []
+    )
     # not nullable: null is refused
     assert connect.validate_response(400, JSON, body({"code": None, "message": "m"})) == [
         "400 application/json: $.code: None is not of type 'string'"
