@@ -92,7 +92,7 @@ def test_written_and_reloaded(pki: TestPKI, tmp_path: Path) -> None:
 
 def test_older_pki_directory_gets_negative_servers_minted(pki: TestPKI, tmp_path: Path) -> None:
     """A PKI written before these certificates existed still loads, and the certificate modes work."""
-    files = dataclasses.replace(pki, negative_servers={}).write(tmp_path)
+    files = write_pki(dataclasses.replace(pki, negative_servers={}), tmp_path)
     manifest = json.loads(files.manifest.read_text())
     del manifest["negative_servers"]
     files.manifest.write_text(json.dumps(manifest))
