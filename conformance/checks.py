@@ -22,7 +22,6 @@ Three ways to evaluate:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +142,3 @@ class CheckRecorder:
     @property
     def failures(self) -> list[CheckResult]:
         return [r for r in self.results if r.counts and r.is_failure]
-
-    @staticmethod
-    def evidence_of(refs: Iterable[str | None]) -> tuple[str, ...]:
-        return tuple(ref for ref in refs if ref)
