@@ -84,6 +84,7 @@ def counterparts_document(
             "p12_password": p12_password,
             "role": pki.client_profiles[cid].role,
             "structure_id": pki.client_profiles[cid].structure_id,
+            "subject": pki.clients[cid].subject,
             "x5t#S256": pki.clients[cid].x5t_s256,
             "secret": client_secrets[cid],
         }

@@ -144,6 +144,14 @@ class TestPKI:
         return next(cid for cid, p in self.client_profiles.items() if p.role == "proxy")
 
     @property
+    def provider_client_id(self) -> str:
+        """The data provider's PSC client (its authorization server introspects PSC tokens with it)."""
+        for cid, profile in self.client_profiles.items():
+            if profile.role == "provider":
+                return cid
+        raise PkiError("this PKI has no provider client (written by an older version): regenerate it with `psc-conformance pki`")
+
+    @property
     def ca_bundle_pem(self) -> str:
         """The trust anchor to give to peers (the root only: intermediates come with each leaf)."""
         return self.root.cert_pem
@@ -338,11 +346,13 @@ def build_negative_servers(
 def _client_profiles(
     lps_client_ids: Sequence[str],
     proxy_client_id: str,
+    provider_client_id: str,
     structure_ids: Mapping[str, str] | None,
     organizations: Mapping[str, str] | None,
 ) -> dict[str, ClientProfile]:
     roles: list[tuple[str, profiles.ClientRole]] = [(cid, "lps") for cid in lps_client_ids]
     roles.append((proxy_client_id, "proxy"))
+    roles.append((provider_client_id, "provider"))
     ids = [cid for cid, _ in roles]
     if not lps_client_ids:
         raise PkiError("at least one LPS client id is needed (the negative certificates are minted for it)")
@@ -381,6 +391,7 @@ def build_pki(
     *,
     lps_client_ids: Sequence[str] = profiles.DEFAULT_LPS_CLIENT_IDS,
     proxy_client_id: str = profiles.PROXY_CLIENT_ID,
+    provider_client_id: str = profiles.PROVIDER_CLIENT_ID,
     structure_ids: Mapping[str, str] | None = None,
     organizations: Mapping[str, str] | None = None,
     server_names: Sequence[str] = profiles.SERVER_NAMES,
@@ -400,7 +411,9 @@ def build_pki(
     if leaf_validity <= timedelta(0):
         raise PkiError("leaf_validity must be positive")
     now = _utc(now)
-    client_profiles = _client_profiles(lps_client_ids, proxy_client_id, structure_ids, organizations)
+    client_profiles = _client_profiles(
+        lps_client_ids, proxy_client_id, provider_client_id, structure_ids, organizations
+    )
     for name in server_names:
         check_name(name, "server name")
 

@@ -386,8 +386,17 @@ def load_pki(directory: str | Path) -> TestPKI:
     if key_type not in ("ec", "rsa"):
         raise PkiError(f"{files.manifest}: unknown key_type {key_type!r}")
     roles = [p.role for p in profiles_by_id.values()]
-    if roles.count("proxy") != 1 or "lps" not in roles or set(roles) - {"lps", "proxy"}:
-        raise PkiError(f"{files.manifest}: expected one proxy client and at least one LPS client")
+    # A provider client is absent from PKI directories written before the provider role: accepted,
+    # the provider campaign then asks for a new PKI (TestPKI.provider_client_id).
+    if (
+        roles.count("proxy") != 1
+        or roles.count("provider") > 1
+        or "lps" not in roles
+        or set(roles) - {"lps", "proxy", "provider"}
+    ):
+        raise PkiError(
+            f"{files.manifest}: expected one proxy client, at most one provider client and at least one LPS client"
+        )
     try:
         crl = x509.load_pem_x509_crl(files.crl.read_bytes())
     except (OSError, ValueError) as exc:

@@ -16,12 +16,14 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 KeyType = Literal["ec", "rsa"]
-ClientRole = Literal["lps", "proxy"]
+ClientRole = Literal["lps", "proxy", "provider"]
 
 # PSC client ids used by the Espace de Confiance conformance scenarios (CN of the AUTH_CLI certificates).
 LPS1_CLIENT_ID: Final = "ans-odc-lps1-edc-bas"
 LPS2_CLIENT_ID: Final = "ans-odc-lps2-edc-bas"
 PROXY_CLIENT_ID: Final = "proxy-esante-edc-test"
+# The data provider's authorization server, as a PSC client: it introspects PSC access tokens with it.
+PROVIDER_CLIENT_ID: Final = "fd-apipsc-edc-test"
 DEFAULT_LPS_CLIENT_IDS: Final = (LPS1_CLIENT_ID, LPS2_CLIENT_ID)
 # CN of the `cn-mismatch` negative: a well-formed client id that is never the one being authenticated.
 INTRUDER_CLIENT_ID: Final = "ans-odc-intrus-edc-bas"
@@ -32,6 +34,7 @@ DEFAULT_STRUCTURE_IDS: Final = {
     LPS1_CLIENT_ID: "399999000000011",
     LPS2_CLIENT_ID: "399999000000029",
     PROXY_CLIENT_ID: "399999000000037",
+    PROVIDER_CLIENT_ID: "399999000000045",
 }
 
 SERVER_NAMES: Final = ("psc", "api", "sut")
@@ -123,7 +126,11 @@ def default_structure_id(index: int) -> str:
 
 def default_organization(role: ClientRole, index: int) -> str:
     """Organisation name (O) of a test client."""
-    return "PSC CONFORMANCE PROXY E-SANTE" if role == "proxy" else f"PSC CONFORMANCE LPS {index}"
+    if role == "proxy":
+        return "PSC CONFORMANCE PROXY E-SANTE"
+    if role == "provider":
+        return "PSC CONFORMANCE FOURNISSEUR DE DONNEES"
+    return f"PSC CONFORMANCE LPS {index}"
 
 
 def server_subject(name: str, *, common_name: str | None = None) -> x509.Name:

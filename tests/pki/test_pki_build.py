@@ -90,7 +90,7 @@ def test_auth_cli_profile(pki: TestPKI, client_id: str, role: str) -> None:
 
 def test_structure_ids_are_distinct(pki: TestPKI) -> None:
     ids = [p.structure_id for p in pki.client_profiles.values()]
-    assert len(set(ids)) == len(ids) == 3
+    assert len(set(ids)) == len(ids) == 4
 
 
 @pytest.mark.parametrize("name", SERVER_NAMES)
@@ -162,14 +162,16 @@ def test_parameters_client_ids_structure_ids_and_sans() -> None:
     pki = build_pki(
         lps_client_ids=("lps-a",),
         proxy_client_id="my-proxy",
+        provider_client_id="my-provider",
         structure_ids={"my-proxy": "312345678900019"},
         organizations={"lps-a": "CLINIQUE A"},
         extra_server_sans=("proxy.test", "10.0.0.7"),
         leaf_validity=timedelta(days=30),
         now=datetime(2030, 1, 1, tzinfo=UTC),
     )
-    assert list(pki.clients) == ["lps-a", "my-proxy"]
+    assert list(pki.clients) == ["lps-a", "my-proxy", "my-provider"]
     assert pki.lps_client_ids == ("lps-a",) and pki.proxy_client_id == "my-proxy"
+    assert pki.provider_client_id == "my-provider"
     assert pki.client_profiles["my-proxy"].structure_id == "312345678900019"
     assert pki.client_profiles["lps-a"].organization == "CLINIQUE A"
     assert pki.negatives_for == "lps-a"

@@ -186,11 +186,13 @@ def test_ig_tls_rules_have_the_expected_levels() -> None:
     assert by_title["TLS 1.0, TLS 1.1 and SSL refused"].level is Level.MANDATORY
 
 
-def test_edc_rules_judge_the_proxy_only() -> None:
+def test_edc_rules_judge_the_proxy_and_the_api_psc() -> None:
+    """EDC-01..16 judge the proxy; EDC-17 and EDC-18 the API PSC a data provider serves."""
     catalogue = _catalogue("edc-proxy")
-    assert len(catalogue.requirements) >= 15
+    assert len(catalogue.requirements) >= 18
     for requirement in catalogue.requirements:
-        assert requirement.applies_to == frozenset({Role.CONSUMER}), requirement.id
+        expected = Role.PROVIDER if requirement.id in ("EDC-17", "EDC-18") else Role.CONSUMER
+        assert requirement.applies_to == frozenset({expected}), requirement.id
 
 
 def test_harness_self_checks_apply_to_both_roles_and_are_automatic() -> None:
