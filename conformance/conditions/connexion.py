@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 
 import httpx
 
-from conformance.ciba import PollResult
 from conformance.conditions.answers import UPSTREAM, ConnectAnswer, exchange_of
 from conformance.conditions.base import Judgement, Strength, condition, failed, inconclusive, judged, passed
 from conformance.counterparts.observations import Observation
+from conformance.standards.ciba import PollResult
 from conformance.verdicts import Status
 
 REQUIRED_SCOPES = ("openid", "scope_all")

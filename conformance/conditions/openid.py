@@ -1,7 +1,7 @@
 """OpenID Connect: the proxy is an OpenID client of PSC that uses only PSC's flows, by the standard.
 
 Judged from PSC's own record: every token request as PSC parsed it (`token.request`, a
-`conformance.rfc6749.TokenRequest`), the grants and flows PSC refused, the userinfo calls and where
+`conformance.standards.rfc6749.TokenRequest`), the grants and flows PSC refused, the userinfo calls and where
 their access token was, and the metadata (discovery, JWKS) the SUT fetched.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from conformance import ciba, rfc6749
 from conformance.conditions.base import Judgement, Strength, condition, failed, inconclusive, judged, passed
 from conformance.counterparts.observations import Observation
+from conformance.standards import ciba, rfc6749
 
 # The parameters of each grant's token request: RFC 6749's grants and CIBA's extension grant.
 TOKEN_REQUEST_PARAMETERS: Mapping[str, Sequence[str]] = {

@@ -3,7 +3,8 @@
 What the SUT did upstream is read once here, from what the counterparts recorded:
 
 - the API's authorization server parsed every token-exchange request with
-  :func:`conformance.rfc8693.parse_request` and recorded it (observation ``token_exchange.request``):
+  :func:`conformance.standards.rfc8693.parse_request` and recorded it
+  (observation ``token_exchange.request``):
   RFC 8693 and the IG profile are judged from that parse, never re-parsed from the wire;
 - PSC's token answers (observation ``token.issued`` and the answer's body) tell which PSC token is
   which (access, refresh, ID token) and for which professional;
@@ -26,11 +27,11 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from conformance import rfc8693
 from conformance.conditions.answers import Call, ConnectAnswer, exchange_of
 from conformance.conditions.base import Judgement, Strength, condition, failed, inconclusive, judged, passed
 from conformance.conditions.transport import LinkTraffic
 from conformance.evidence.model import Exchange
+from conformance.standards import rfc8693
 
 if TYPE_CHECKING:
     from conformance.consumer_bench import ConsumerBench

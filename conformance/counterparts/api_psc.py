@@ -44,7 +44,7 @@ that a call without one reaches the handler and is observed (``token_exchange.no
 refuses it in the handshake instead.
 
 Observation kinds (counterpart ``api-as``, then ``api``); ``token_exchange.<code>`` also covers every
-:class:`conformance.rfc8693.Deviation` code (``grant_type``, ``duplicate_parameter``,
+:class:`conformance.standards.rfc8693.Deviation` code (``grant_type``, ``duplicate_parameter``,
 ``subject_token_missing``, ``subject_token_type``, ``actor_token``, ``requested_token_type``,
 ``scope_missing``, ``scope_syntax``), with ``data["fatal"]``:
 
@@ -55,8 +55,8 @@ Observation kinds (counterpart ``api-as``, then ``api``); ``token_exchange.<code
 * ``token_exchange.introspection_failed`` (the harness's PSC failed), ``.subject_token_inactive``,
   ``.client_mismatch`` (subject token of another client), ``.subject_without_national_id``;
 * ``token_exchange.request`` (informational, every token request that is not a refresh): the request as
-  :func:`conformance.rfc8693.parse_request` read it (``data["parsed"]``), ``x5t_s256`` of the client
-  certificate, and ``credentials`` (:func:`conformance.rfc8693.other_client_credentials`): what the
+  :func:`conformance.standards.rfc8693.parse_request` read it (``data["parsed"]``), ``x5t_s256`` of the client
+  certificate, and ``credentials`` (:func:`conformance.standards.rfc8693.other_client_credentials`): what the
   harness judges the exchange by, once;
 * ``token_exchange.issued`` (informational): jti, ``x5t_s256`` of the certificate, sub, scope, exp;
 * ``token_refresh.issued``, ``token_refresh.invalid``: the refresh-token grant (not an exchange);
@@ -80,12 +80,12 @@ from typing import Any, ClassVar, Final, Self
 
 import jwt
 
-from conformance import rfc6749, rfc8693, rfc8705
 from conformance.clock import Clock, SystemClock
 from conformance.counterparts.base import Counterpart
 from conformance.counterparts.observations import ObservationLog
-from conformance.jose import Alg, SigningKey
 from conformance.pki import TestPKI
+from conformance.standards import rfc6749, rfc8693, rfc8705
+from conformance.standards.jose import Alg, SigningKey
 from conformance.tls.server import Request, Response
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,10 @@ from conformance.pki import PkiFiles, TestPKI
 COUNTERPARTS_FILE = "counterparts.json"
 API_TOKEN_PATH = "/realms/signsessiondata/protocol/openid-connect/token"
 API_BASE_PATH = "/mockservice/apipsc"
+API_REALM_PATH = API_TOKEN_PATH.removesuffix("/protocol/openid-connect/token")
+API_INTROSPECTION_PATH = API_TOKEN_PATH + "/introspect"
+API_JWKS_PATH = API_REALM_PATH + "/protocol/openid-connect/certs"
+API_METADATA_PATH = "/.well-known/oauth-authorization-server" + API_REALM_PATH  # RFC 8414 §3
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class CounterpartSettings:
     @property
     def api_base_url(self) -> str:
         return self.url(self.api_port) + API_BASE_PATH
+
+    @property
+    def api_issuer(self) -> str:
+        return self.url(self.api_as_port) + API_REALM_PATH
 
 
 def mint_client_secrets(pki: TestPKI) -> dict[str, str]:
@@ -107,7 +115,19 @@ def counterparts_document(
                 "scope": settings.api_scope,
             },
         ],
+        # The harness's own authorization server: what a provider's resource server trusts besides its
+        # own AS (to judge it with tokens the harness signs), and the AS of the resource-server-only mode.
+        "api_as": {
+            "issuer": settings.api_issuer,
+            "token_endpoint": settings.api_token_endpoint,
+            "introspection_endpoint": settings.url(settings.api_as_port) + API_INTROSPECTION_PATH,
+            "jwks_uri": settings.url(settings.api_as_port) + API_JWKS_PATH,
+            "metadata_url": settings.url(settings.api_as_port) + API_METADATA_PATH,
+            "audience": settings.api_name,
+            "scope": settings.api_scope,
+        },
         "ca_bundle": rel(files.ca_bundle),
+        "crl": rel(files.crl),
         "clients": clients,
         "sut_server": {"cert": rel(sut.pem), "key": rel(sut.key), "p12": rel(sut.p12)},
     }

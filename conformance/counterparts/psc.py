@@ -24,14 +24,14 @@ from functools import cached_property
 from typing import Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
-from conformance import ciba, rfc6749, rfc7636
-from conformance.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
 from conformance.clock import Clock, SystemClock
 from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity, load_identities
 from conformance.counterparts.observations import ObservationLog
-from conformance.jose import Alg, SigningKey, b64url, jwks
 from conformance.pki import TestPKI
+from conformance.standards import ciba, rfc6749, rfc7636
+from conformance.standards.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
+from conformance.standards.jose import Alg, SigningKey, b64url, jwks
 from conformance.tls import Request, Response
 
 REALM_PATH = "/auth/realms/esante-wallet"

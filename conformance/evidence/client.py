@@ -19,9 +19,9 @@ from typing import Any, Final
 import httpx
 from cryptography import x509
 
-from conformance import rfc8705
 from conformance.evidence.model import TO_SUT, Exchange, TLSDetails
 from conformance.evidence.recorder import EvidenceRecorder
+from conformance.standards import rfc8705
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from conformance import rfc8705
 from conformance.pki import profiles
 from conformance.pki.profiles import ClientProfile, KeyType
+from conformance.standards import rfc8705
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -149,7 +149,10 @@ class TestPKI:
         for cid, profile in self.client_profiles.items():
             if profile.role == "provider":
                 return cid
-        raise PkiError("this PKI has no provider client (written by an older version): regenerate it with `psc-conformance pki`")
+        raise PkiError(
+            "this PKI has no provider client (written by an older version): "
+            "regenerate it with `psc-conformance pki`"
+        )
 
     @property
     def ca_bundle_pem(self) -> str:

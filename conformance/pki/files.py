@@ -395,7 +395,8 @@ def load_pki(directory: str | Path) -> TestPKI:
         or set(roles) - {"lps", "proxy", "provider"}
     ):
         raise PkiError(
-            f"{files.manifest}: expected one proxy client, at most one provider client and at least one LPS client"
+            f"{files.manifest}: expected one proxy client, at most one provider client "
+            "and at least one LPS client"
         )
     try:
         crl = x509.load_pem_x509_crl(files.crl.read_bytes())

@@ -36,8 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 
-from conformance import rfc8705
 from conformance.pki.builder import common_name
+from conformance.standards import rfc8705
 from conformance.tls.modes import ListenerMode, ModeContexts, ModeSettings
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ import time
 import pytest
 
 from conformance.checks import CheckRecorder
-from conformance.ciba import DeviceAction, DeviceBehaviour
 from conformance.conditions.answers import (
     connect_answers_session,
     error_answer_status,
@@ -48,6 +47,7 @@ from conformance.conditions.connexion import (
 )
 from conformance.consumer_bench import ConsumerBench
 from conformance.counterparts.psc import IdTokenTamper, PscTimings
+from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
 # The one error-descriptor rule, speaking for the /connect refusals.
 BAD_INPUT_STATUS = error_answer_status.bound("EDC-03")

@@ -24,7 +24,6 @@ import pytest
 from cryptography import x509
 
 from conformance.checks import CheckRecorder
-from conformance.ciba import DeviceAction, DeviceBehaviour
 from conformance.conditions.answers import Call, ConnectAnswer, connect_answers_session, json_body
 from conformance.conditions.traces import (
     FAILURE_EVENT,
@@ -46,6 +45,7 @@ from conformance.conditions.traces import (
 )
 from conformance.consumer_bench import ConsumerBench
 from conformance.counterparts.identities import TestIdentity
+from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
 COOKIE: Final = "proxy_session_id"
 # `start` of the first read is this much before the journey, so a SUT clock slightly behind the

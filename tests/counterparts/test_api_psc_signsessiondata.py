@@ -12,7 +12,6 @@ import httpx
 import jwt
 import pytest
 
-from conformance import rfc8693, rfc8705
 from conformance.clock import ManualClock
 from conformance.counterparts.api_psc import (
     DEFAULT_BASE_PATH,
@@ -22,8 +21,9 @@ from conformance.counterparts.api_psc import (
 )
 from conformance.counterparts.observations import ObservationLog
 from conformance.counterparts.psc import SimulatedPSC
-from conformance.jose import SigningKey
 from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, TestPKI, client_context
+from conformance.standards import rfc8693, rfc8705
+from conformance.standards.jose import SigningKey
 
 PS1 = "899700218896"
 PS2 = "899700218897"

@@ -12,7 +12,6 @@ import httpx
 import jwt
 import pytest
 
-from conformance import rfc8693
 from conformance.clock import ManualClock
 from conformance.counterparts.api_psc import (
     DEFAULT_API_TOKEN_TTL_S,
@@ -20,8 +19,9 @@ from conformance.counterparts.api_psc import (
     SimulatedApiAuthorizationServer,
 )
 from conformance.counterparts.observations import ObservationLog
-from conformance.jose import SigningKey
 from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, TestPKI, client_context
+from conformance.standards import rfc8693
+from conformance.standards.jose import SigningKey
 from conformance.tls import TLSServer
 
 NATIONAL_ID = "899700218896"

@@ -30,7 +30,8 @@ def test_pki_writes_counterparts_json_with_the_contract_keys(tmp_path: Path) -> 
     pki = load_pki(out)
     assert set(doc["clients"]) == set(pki.clients)
     for cid, entry in doc["clients"].items():
-        assert entry["role"] in ("lps", "proxy") and entry["secret"]
+        assert entry["role"] in ("lps", "proxy", "provider") and entry["secret"]
+        assert entry["subject"] == pki.clients[cid].subject  # what a provider's AS maps to a client
         for key in ("cert", "key", "p12"):
             assert (out / entry[key]).is_file(), (cid, key)
         assert entry["x5t#S256"] == pki.clients[cid].x5t_s256
@@ -38,6 +39,12 @@ def test_pki_writes_counterparts_json_with_the_contract_keys(tmp_path: Path) -> 
         assert (out / entry["cert"]).read_text().count("BEGIN CERTIFICATE") == 2
     assert doc["clients"][LPS1_CLIENT_ID]["role"] == "lps"
     assert doc["clients"][pki.proxy_client_id]["role"] == "proxy"
+    assert doc["clients"][pki.provider_client_id]["role"] == "provider"
+    assert (out / doc["crl"]).is_file()
+    harness_as = doc["api_as"]
+    assert harness_as["issuer"] == "https://127.0.0.1:9444/realms/signsessiondata"
+    assert harness_as["jwks_uri"].startswith(harness_as["issuer"] + "/")
+    assert harness_as["introspection_endpoint"] == api["token_endpoint"] + "/introspect"
     assert (out / doc["sut_server"]["cert"]).is_file() and (out / doc["sut_server"]["key"]).is_file()
     assert stat.S_IMODE((out / "counterparts.json").stat().st_mode) == 0o600  # it carries client secrets
     assert read_client_secrets(out)[LPS1_CLIENT_ID] == doc["clients"][LPS1_CLIENT_ID]["secret"]

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.ciba import DeviceBehaviour
 from conformance.counterparts.layout import CounterpartSettings
 from conformance.counterparts.psc import PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.evidence import to_har
 from conformance.pki import LPS1_CLIENT_ID, TestPKI, client_context, write_pki
+from conformance.standards.ciba import DeviceBehaviour
 
 PS1 = "899900000019"
 CIBA = "urn:openid:params:grant-type:ciba"

@@ -12,11 +12,11 @@ import httpx
 import jwt
 import pytest
 
-from conformance.ciba import DeviceAction, DeviceBehaviour
 from conformance.clock import ManualClock
 from conformance.counterparts.psc import IdTokenTamper, PscTimings, SimulatedPSC
-from conformance.jose import b64url
 from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, TestPKI, client_context
+from conformance.standards.ciba import DeviceAction, DeviceBehaviour
+from conformance.standards.jose import b64url
 
 PS1 = "899900000019"
 CIBA = "urn:openid:params:grant-type:ciba"

@@ -23,8 +23,8 @@ from conformance.evidence import (
     to_json,
     write_evidence,
 )
-from conformance.jose import SigningKey
 from conformance.pki import LPS1_CLIENT_ID, TestPKI
+from conformance.standards.jose import SigningKey
 
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 JSON = ("Content-Type", "application/json")

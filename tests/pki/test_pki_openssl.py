@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance import rfc8705
 from conformance.pki import NEGATIVE_VARIANTS, PkiFiles, TestPKI
+from conformance.standards import rfc8705
 
 OpenSSL = Callable[..., subprocess.CompletedProcess[bytes]]  # the `openssl` fixture of conftest.py
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from conformance.rfc8705 import classify_thumbprint, x5t_s256, x5t_s256_ans_hex
+from conformance.standards.rfc8705 import classify_thumbprint, x5t_s256, x5t_s256_ans_hex
 
 DER = b"not really a certificate, the thumbprint only hashes bytes"
 

@@ -96,7 +96,7 @@ class TestConnectErrors:
         assert answer.json()["metadata"] == {"nationalId": PS1, "clientId": "unknown-lps"}
 
     def test_psc_refusal_gives_401_and_no_session(self, bench) -> None:  # type: ignore[no-untyped-def]
-        from conformance.ciba import DeviceAction, DeviceBehaviour
+        from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
         bench.counterparts.psc.set_device(PS1, DeviceBehaviour(DeviceAction.DENY, after_polls=0))
         with bench.lps() as lps:

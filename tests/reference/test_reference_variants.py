@@ -38,8 +38,6 @@ from test_reference_faults import (  # the faults' bench, shared
     traces,
 )
 
-from conformance import rfc8693
-from conformance.ciba import DeviceAction, DeviceBehaviour
 from conformance.cli import main
 from conformance.counterparts.layout import API_BASE_PATH
 from conformance.counterparts.suite import Counterparts
@@ -59,6 +57,8 @@ from conformance.reference.consumer.variants import (
     variants_for_role,
 )
 from conformance.roles import Role
+from conformance.standards import rfc8693
+from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 from conformance.tls import ListenerMode, probe_protocol
 
 # PSC access tokens live 120 s: with this margin they are "near expiry" 0.1 s after being issued, so

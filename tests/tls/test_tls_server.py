@@ -23,7 +23,7 @@ from conformance.pki import (
     client_context,
     server_context,
 )
-from conformance.rfc8705 import x5t_s256
+from conformance.standards.rfc8705 import x5t_s256
 from conformance.tls import Request, Response, TLSServer
 
 OpenSSL = Callable[..., subprocess.CompletedProcess[bytes]]  # the `openssl` fixture of conftest.py

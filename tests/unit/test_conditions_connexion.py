@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.ciba import AuthenticationRequest, DeviceAction, DeviceBehaviour, PollResult
 from conformance.conditions.answers import ConnectAnswer
 from conformance.conditions.base import Strength
 from conformance.conditions.connexion import (
@@ -30,6 +29,7 @@ from conformance.conditions.connexion import (
     psc_client_id_is_registered,
 )
 from conformance.counterparts.observations import Observation
+from conformance.standards.ciba import AuthenticationRequest, DeviceAction, DeviceBehaviour, PollResult
 from conformance.verdicts import Status
 
 LPS, PROXY = "ans-odc-lps1-edc-bas", "proxy-esante-edc-test"
@@ -243,7 +243,7 @@ class TestIntrospection:
 
 
 class TestSimulatedPscSlowDown:
-    """The device schedule that provokes slow_down (conformance.ciba)."""
+    """The device schedule that provokes slow_down (conformance.standards.ciba)."""
 
     def request(self, behaviour: DeviceBehaviour) -> AuthenticationRequest:
         return AuthenticationRequest(

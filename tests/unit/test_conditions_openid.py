@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from conformance import ciba, rfc6749
 from conformance.conditions.base import Strength
 from conformance.conditions.openid import (
     only_psc_flows,
@@ -16,6 +15,7 @@ from conformance.conditions.openid import (
     userinfo_bearer_token,
 )
 from conformance.counterparts.observations import Observation
+from conformance.standards import ciba, rfc6749
 from conformance.verdicts import Status
 
 PASSED, FAILED, INCONCLUSIVE = Status.PASSED, Status.FAILED, Status.INCONCLUSIVE

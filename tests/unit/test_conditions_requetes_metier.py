@@ -9,7 +9,6 @@ import httpx
 import jwt
 import pytest
 
-from conformance import rfc8693
 from conformance.conditions.answers import Call, ConnectAnswer, upstream_failure_answered_502_503_504
 from conformance.conditions.requetes_metier import (
     ApiCall,
@@ -40,6 +39,7 @@ from conformance.conditions.requetes_metier import (
     upstream_with_the_session_lps_certificate,
 )
 from conformance.evidence.model import TO_SUT, Exchange
+from conformance.standards import rfc8693
 from conformance.verdicts import Status
 
 LPS1, LPS2, PROXY = "lps1", "lps2", "proxy"

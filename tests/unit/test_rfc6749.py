@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from conformance.rfc6749 import basic_credentials
+from conformance.standards.rfc6749 import basic_credentials
 
 
 def basic(raw: str) -> str:

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 import pytest
 
-from conformance import rfc8693
-from conformance.rfc8693 import (
+from conformance.standards import rfc8693
+from conformance.standards.rfc8693 import (
     ACCESS_TOKEN,
     GRANT_TYPE,
     ID_TOKEN,

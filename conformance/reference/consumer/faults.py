@@ -31,7 +31,6 @@ from urllib.parse import quote
 import jwt
 from jwt.types import Options
 
-from conformance import rfc8693
 from conformance.errors import UsageError
 from conformance.pki.contexts import set_versions
 from conformance.reference.consumer.injection import (
@@ -49,6 +48,7 @@ from conformance.reference.consumer.sessions import Session
 from conformance.reference.consumer.settings import ProxySettings
 from conformance.reference.consumer.upstream import UpstreamRefusal, UpstreamUnavailable, call
 from conformance.roles import Role
+from conformance.standards import rfc8693
 from conformance.tls import Request, Response
 
 

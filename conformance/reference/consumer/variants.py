@@ -28,7 +28,6 @@ import httpx
 import jwt
 from cryptography import x509
 
-from conformance import rfc8693
 from conformance.reference.consumer.injection import (
     Apply,
     Catalogue,
@@ -43,6 +42,7 @@ from conformance.reference.consumer.psc_client import PscTokens
 from conformance.reference.consumer.sessions import Session
 from conformance.reference.consumer.upstream import UpstreamUnavailable, call
 from conformance.roles import Role
+from conformance.standards import rfc8693
 from conformance.tls import Request, Response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from conformance.jose import b64url
+from conformance.standards.jose import b64url
 
 METHODS = ("S256", "plain")
 
