@@ -15,7 +15,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from conformance.detection import run_campaign
+from conformance.campaign.matrix import run_campaign
 
 
 def main() -> int:

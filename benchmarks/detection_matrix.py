@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.detection import CampaignOutcome, consumer_faults, markdown, run_matrix
+from conformance.campaign.matrix import CampaignOutcome, consumer_faults, markdown, run_matrix
 
 
 def main() -> int:

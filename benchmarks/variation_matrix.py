@@ -17,7 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.detection import CampaignOutcome, Kind, consumer_variants, run_matrix, variation_markdown
+from conformance.campaign.matrix import (
+    CampaignOutcome,
+    Kind,
+    consumer_variants,
+    run_matrix,
+    variation_markdown,
+)
 
 
 def main() -> int:

@@ -7,12 +7,18 @@ reading the error is usually not the person who wrote the harness.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shlex
 import tomllib
+import types
+import typing
+from collections import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from conformance.counterparts.layout import CounterpartSettings
@@ -21,6 +27,7 @@ from conformance.errors import UsageError
 from conformance.roles import Role
 
 LANGS = ("fr", "en")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,12 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class SutConfig:
+    """The system under test: its role and where it answers.
+
+    A consumer (Proxy e-Santé) answers at `base_url`. A provider answers at `api_base_url` (its API PSC)
+    and, unless it is judged as a resource server alone, at `token_endpoint` (its authorization server).
+    """
+
     role: Role = Role.CONSUMER
     name: str = ""
     base_url: str | None = None
@@ -42,6 +55,18 @@ class SutConfig:
     ca_file: Path | None = None
     startup_timeout_s: float = 30.0
     declared: Mapping[str, float] = field(default_factory=dict)
+    token_endpoint: str | None = None  # provider: the authorization server's token endpoint
+    api_base_url: str | None = None  # provider: the base URL of its API PSC (…/signsessiondata below it)
+
+    @property
+    def health_url(self) -> str | None:
+        """What the harness polls to know the SUT is up (any HTTP answer will do)."""
+        return self.base_url if self.role is Role.CONSUMER else self.api_base_url
+
+    @property
+    def resource_server_only(self) -> bool:
+        """A provider judged as a resource server alone: the harness plays its authorization server."""
+        return self.role is Role.PROVIDER and self.api_base_url is not None and self.token_endpoint is None
 
 
 @dataclass(frozen=True)
@@ -64,7 +89,9 @@ class Config:
     @property
     def external(self) -> bool:
         """True when the campaign judges a vendor's system rather than an embedded reference SUT."""
-        return self.sut.base_url is not None
+        return any(
+            url is not None for url in (self.sut.base_url, self.sut.api_base_url, self.sut.token_endpoint)
+        )
 
 
 # What a vendor may declare about settings the wire cannot show (seconds).
@@ -121,24 +148,48 @@ class _Table:
 
 
 def _parse_sut(table: _Table, base: Path) -> SutConfig:
-    table.check_keys({"role", "name", "base_url", "start", "ca_file", "startup_timeout_s", "declared"})
+    table.check_keys(
+        {
+            "role",
+            "name",
+            "base_url",
+            "token_endpoint",
+            "api_base_url",
+            "start",
+            "ca_file",
+            "startup_timeout_s",
+            "declared",
+        }
+    )
     role_text = table.get("role", str, Role.CONSUMER.value)
     try:
         role = Role(role_text)
     except ValueError:
         raise table.error("role", f"{role_text!r} is not one of consumer, provider") from None
-    base_url = table.get("base_url", str)
-    if base_url is not None:
-        parts = urlsplit(base_url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise table.error("base_url", f"{base_url!r} must be an https:// URL with a host")
+    base_url, token_endpoint, api_base_url = (
+        _https_url(table, key) for key in ("base_url", "token_endpoint", "api_base_url")
+    )
+    if role is Role.CONSUMER and (token_endpoint or api_base_url):
+        raise table.error(
+            "token_endpoint" if token_endpoint else "api_base_url",
+            'only for role = "provider"; a consumer (Proxy e-Santé) is reached at base_url',
+        )
+    if role is Role.PROVIDER and base_url:
+        raise table.error(
+            "base_url",
+            "a provider is reached at api_base_url (its API PSC) and token_endpoint (its "
+            "authorization server; leave it out to judge the resource server alone)",
+        )
+    if role is Role.PROVIDER and token_endpoint and not api_base_url:
+        raise table.error("token_endpoint", "needs api_base_url: the harness judges the API the tokens serve")
     start = table.get("start", (str, list), ())
     if isinstance(start, str):
         start = shlex.split(start)
     if not all(isinstance(a, str) for a in start):
         raise table.error("start", "must be a command line string or a list of strings")
-    if start and base_url is None:
-        raise table.error("start", "needs base_url, so the harness knows when the SUT is up")
+    if start and (base_url or api_base_url) is None:
+        url_key = "base_url" if role is Role.CONSUMER else "api_base_url"
+        raise table.error("start", f"needs {url_key}, so the harness knows when the SUT is up")
     declared = _Table(table.data.get("declared", {}), f"{table.name}.declared", None)
     declared.where = table.where
     declared.check_keys(set(DECLARED_KEYS))
@@ -146,11 +197,22 @@ def _parse_sut(table: _Table, base: Path) -> SutConfig:
         role=role,
         name=table.get("name", str, ""),
         base_url=base_url.rstrip("/") if base_url else None,
+        token_endpoint=token_endpoint,
+        api_base_url=api_base_url.rstrip("/") if api_base_url else None,
         start=tuple(start),
         ca_file=table.path("ca_file", base),
         startup_timeout_s=table.seconds("startup_timeout_s", SutConfig.startup_timeout_s),
         declared={key: declared.seconds(key, 0) for key in declared.data},
     )
+
+
+def _https_url(table: _Table, key: str) -> str | None:
+    value: str | None = table.get(key, str)
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise table.error(key, f"{value!r} must be an https:// URL with a host")
+    return value
 
 
 def _parse_campaign(table: _Table, base: Path) -> CampaignConfig:
@@ -244,3 +306,55 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(data, path)
+
+
+# -- the resolved campaign, handed from the CLI to the pytest process -----------------------------------
+
+
+def to_document(value: Any) -> Any:
+    """A configuration (or any part of it) as JSON-ready data: what `run` hands to the campaign process."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_document(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): to_document(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [to_document(v) for v in value]
+    return value
+
+
+def from_document(kind: type[T], data: Mapping[str, Any]) -> T:
+    """The inverse of `to_document` for a configuration dataclass, field by field from its type hints."""
+    hints = typing.get_type_hints(kind)
+    fields = dataclasses.fields(kind)  # type: ignore[arg-type]
+    values = {f.name: _decode(hints[f.name], data[f.name]) for f in fields if f.name in data}
+    return kind(**values)
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return _decode(next(a for a in args if a is not type(None)), value)
+    if dataclasses.is_dataclass(hint):
+        return from_document(hint, value)  # type: ignore[arg-type]
+    if isinstance(hint, type) and issubclass(hint, Enum | Path):
+        return hint(value)
+    if origin is tuple:
+        return tuple(value)
+    if origin in (Mapping, dict, abc.Mapping):
+        return dict(value)
+    return value
+
+
+def load_resolved(path: Path) -> Config:
+    """The configuration `psc-conformance run` resolved (`campaign.json`), exactly as it resolved it."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return from_document(Config, document["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a campaign resolved by `psc-conformance run` ({exc})") from None

@@ -48,10 +48,12 @@ from conformance.errors import UsageError
 from conformance.paths import project_root
 
 NormativeName = Literal["api-conformite", "api-psc"]
+BaselineName = Literal["api-conformite-baseline", "api-psc-baseline"]
 Variant = Literal["request", "response"]
 
 NORMATIVE_NAMES: Final[tuple[NormativeName, ...]] = ("api-conformite", "api-psc")
 BASELINE_NAME: Final = "api-conformite-baseline"
+API_PSC_BASELINE_NAME: Final = "api-psc-baseline"
 HTTP_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CONNECT_FIELDS: Final = ("nationalId", "bindingMessage", "clientId", "channel")
 
@@ -850,16 +852,16 @@ def load_normative(name: NormativeName) -> OpenApiDocument:
     return load_document(path)
 
 
-def baseline_path() -> Path:
-    return project_root() / "swagger" / f"{BASELINE_NAME}.json"
+def baseline_path(name: BaselineName = BASELINE_NAME) -> Path:
+    return project_root() / "swagger" / f"{name}.json"
 
 
-def load_baseline() -> OpenApiDocument:
-    """What the upstream API Conformité document states, written by the project
-    (``swagger/api-conformite-baseline.json``): the contract of the mandatory contract checks when the
-    campaign is not given the upstream file. It holds the same facts as :func:`baseline_of` applied to
-    the upstream file (a test keeps them equal), without shipping ANS's file."""
-    path = baseline_path()
+def load_baseline(name: BaselineName = BASELINE_NAME) -> OpenApiDocument:
+    """What an upstream document states, written by the project (``swagger/api-conformite-baseline.json``;
+    ``swagger/api-psc-baseline.json`` for the API PSC): the contract of the mandatory contract checks
+    when the campaign is not given the upstream file. It holds the same facts as :func:`baseline_of`
+    applied to the upstream file (a test keeps them equal), without shipping ANS's file."""
+    path = baseline_path(name)
     if not path.is_file():
         raise OpenApiError(
             f"{path} not found: install psc-conformance from its source tree (pip install -e .) "
@@ -1211,10 +1213,12 @@ def find_casing_conflicts(
 
 
 __all__ = [
+    "API_PSC_BASELINE_NAME",
     "BASELINE_NAME",
     "FORMAT_CHECKER",
     "NORMATIVE_NAMES",
     "TOLERATED_DEFECTS",
+    "BaselineName",
     "DocumentWarning",
     "NormativeName",
     "OpenApiDocument",

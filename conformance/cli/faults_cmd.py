@@ -18,7 +18,7 @@ from conformance import exitcodes
 from conformance.roles import Role
 
 if TYPE_CHECKING:
-    from conformance.reference.consumer.faults import Fault
+    from conformance.reference.registry import Fault
 
 WIDTH = 100
 _GAP = "  "
@@ -51,10 +51,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle `psc-conformance faults`; returns the process exit status."""
-    from conformance.reference.consumer.faults import faults_for_role  # the proxy: only when asked
+    from conformance.reference import registry  # the reference SUTs: only when asked
 
     roles = [Role(args.role)] if args.role else list(Role)
-    faults: list[Fault] = [fault for role in roles for fault in faults_for_role(role)]
+    faults: list[Fault] = [fault for role in roles for fault in registry.faults(role)]
     if args.json:
         json.dump({"faults": [to_json(f) for f in faults]}, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

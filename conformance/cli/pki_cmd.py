@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance import exitcodes
-from conformance.config import load_config
-from conformance.counterparts.layout import CounterpartSettings, write_counterparts
+from conformance.config import Config, load_config
+from conformance.counterparts.layout import write_counterparts
 from conformance.errors import UsageError
 from conformance.pki import (
     DEFAULT_P12_PASSWORD,
@@ -23,8 +23,10 @@ from conformance.pki import (
 )
 from conformance.pki.builder import DEFAULT_LEAF_VALIDITY
 from conformance.reference.consumer.settings import PROXY_CONFIG_FILE as REFERENCE_PROXY_FILE
+from conformance.roles import Role
 
 DEFAULT_PROXY_PORT = 8443
+DEFAULT_PROVIDER_PORTS = (8446, 8447)  # the reference provider's authorization server and API
 
 
 def register(sub: Any) -> None:
@@ -77,6 +79,19 @@ def register(sub: Any) -> None:
         "(default ports otherwise)",
     )
     parser.add_argument(
+        "--role",
+        choices=[role.value for role in Role],
+        help="role of the system under test: which reference SUT's configuration to write beside the PKI "
+        "(reference-proxy.toml or reference-provider.toml; default: [sut] role of --config, else consumer)",
+    )
+    parser.add_argument(
+        "--provider-ports",
+        default=f"{DEFAULT_PROVIDER_PORTS[0]},{DEFAULT_PROVIDER_PORTS[1]}",
+        metavar="AS,API",
+        help="ports of the reference provider's authorization server and API, written in "
+        f"reference-provider.toml (default: {DEFAULT_PROVIDER_PORTS[0]},{DEFAULT_PROVIDER_PORTS[1]})",
+    )
+    parser.add_argument(
         "--proxy-port",
         type=int,
         default=DEFAULT_PROXY_PORT,
@@ -99,9 +114,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.proxy_port <= 65535:
         return _usage(f"--proxy-port {args.proxy_port} is not a TCP port")
     try:
-        settings = load_config(args.config).counterparts if args.config else CounterpartSettings()
+        config = load_config(args.config) if args.config else Config()
+        provider_ports = _ports(args.provider_ports)
     except UsageError as exc:
         return _usage(str(exc))
+    settings = config.counterparts
+    role = Role(args.role or config.sut.role.value)
     try:
         pki = build_pki(
             args.key_type,
@@ -115,17 +133,34 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"psc-conformance pki: cannot write {out}: {exc}", file=sys.stderr)
         return exitcodes.HARNESS_OR_SUT
-    written = [
-        *files.all_paths(),
-        write_counterparts(out, settings, pki, files, args.p12_password),
-        write_reference_proxy_config(out, port=args.proxy_port),
-    ]
+    written = [*files.all_paths(), write_counterparts(out, settings, pki, files, args.p12_password)]
+    if role is Role.CONSUMER:
+        written.append(write_reference_proxy_config(out, port=args.proxy_port))
+        reference = f"reference consumer --config {out / REFERENCE_PROXY_FILE}"
+    else:
+        from conformance.reference.provider.settings import write_config
+
+        as_port, rs_port = provider_ports
+        written.append(write_config(out, as_port=as_port, rs_port=rs_port))
+        reference = f"reference provider --config {written[-1]}"
     _print_summary(pki, files, written)
     config_hint = f" --config {args.config}" if args.config else ""
-    print("Next: serve the counterparts with this PKI, then the reference proxy in front of them:")
+    print(f"Next: serve the counterparts with this PKI, then the reference {role.value} in front of them:")
     print(f"  psc-conformance counterparts --pki {out}{config_hint}")
-    print(f"  psc-conformance reference consumer --config {out / REFERENCE_PROXY_FILE}")
+    print(f"  psc-conformance {reference}")
     return exitcodes.OK
+
+
+def _ports(text: str) -> tuple[int, int]:
+    """`--provider-ports AS,API`: two TCP ports."""
+    try:
+        as_port, api_port = (int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--provider-ports {text!r}: expected two ports, AS,API (e.g. 8446,8447)") from None
+    for port in (as_port, api_port):
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--provider-ports: {port} is not a TCP port")
+    return as_port, api_port
 
 
 def reference_proxy_config(*, port: int = DEFAULT_PROXY_PORT, host: str = "127.0.0.1") -> str:

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from conformance import exitcodes
 from conformance.cli.counterparts_cmd import POLL_S, stop_signals
 from conformance.errors import UsageError
+from conformance.reference import registry
 from conformance.reference.consumer.settings import PROXY_CONFIG_FILE, ProxySettings, load_settings
+from conformance.roles import Role
 
 PROG = "psc-conformance reference"
-FAULTS_MODULE = "conformance.reference.consumer.faults"
 
 
 def register(sub: Any) -> None:
@@ -49,11 +48,16 @@ def register(sub: Any) -> None:
     consumer.set_defaults(handler=run_consumer)
     provider = roles.add_parser(
         "provider",
-        help="the reference API PSC and its authorization server (not available yet)",
-        description="Serve the reference data provider (API PSC and its authorization server). "
-        "Not available yet: this version exits with status 2.",
+        help="the reference data provider: an API PSC and its authorization server",
+        description="Serve the reference data provider configured by a reference-provider.toml (written by "
+        "`psc-conformance pki --out DIR`): an authorization server (RFC 8693 token exchange over mTLS, "
+        "RFC 7662 introspection, JWKS) and a resource server (POST /mockservice/apipsc/signsessiondata), "
+        "in front of the simulated PSC of `psc-conformance counterparts`. See docs/reference-provider.md. "
+        "Exit status: 0 after SIGINT or SIGTERM, 2 usage or configuration error.",
     )
-    _add_options(provider)
+    provider.add_argument("--config", type=Path, metavar="FILE", help="reference-provider.toml")
+    provider.add_argument("--fault", action="append", default=[], metavar="NAME", help="inject a fault")
+    provider.add_argument("--variant", action="append", default=[], metavar="NAME", help="apply a variant")
     provider.set_defaults(handler=run_provider)
 
 
@@ -90,14 +94,18 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_provider(args: argparse.Namespace) -> int:
-    """A later issue brings the reference provider; say so rather than pretend."""
-    return _usage("the reference provider is not available yet; only `reference consumer` can be served")
+    """Serve the reference data provider (its own entry point, shared with `python -m`)."""
+    from conformance.reference.provider.__main__ import main
+
+    argv = [*(["--config", str(args.config)] if args.config else [])]
+    argv += [f"--fault={name}" for name in args.fault] + [f"--variant={name}" for name in args.variant]
+    return main(argv)
 
 
 def run_consumer(args: argparse.Namespace) -> int:
     """Serve the reference proxy until a signal; 2 for a configuration problem, 3 when the port is busy."""
     from conformance.reference.consumer.proxy import ReferenceProxy  # the server: only when serving
-    from conformance.reference.consumer.variants import apply_variants, check_variant_names, variant_settings
+    from conformance.reference.consumer.variants import variant_settings
 
     config: Path = args.config or Path(PROXY_CONFIG_FILE)
     if args.port is not None and not 0 <= args.port <= 65535:
@@ -105,7 +113,7 @@ def run_consumer(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(config, overrides={"port": args.port} if args.port is not None else None)
         faults = _checked_faults([*settings.faults, *args.fault])
-        variants = check_variant_names([*settings.variants, *args.variant])
+        variants = registry.check_variants([*settings.variants, *args.variant], Role.CONSUMER)
         # The settings a variant needs (a longer upstream timeout) win over the file's.
         overrides: dict[str, Any] = {"variants": tuple(variants), **variant_settings(variants)}
         settings = dataclasses.replace(settings, **overrides)
@@ -117,11 +125,10 @@ def run_consumer(args: argparse.Namespace) -> int:
         except OSError as exc:  # a certificate or key named by counterparts.json cannot be loaded
             return _usage(f"{config}: cannot load the proxy's server certificate: {exc}")
         try:
-            if faults and (module := _faults_module()) is not None:
-                module.apply_faults(proxy, faults)
+            registry.fault_catalogue(Role.CONSUMER).apply(proxy, faults, Role.CONSUMER)
         except (UsageError, KeyError, ValueError) as exc:
             return _usage(f"cannot inject {', '.join(faults)}: {exc}")
-        apply_variants(proxy, variants)
+        registry.variant_catalogue(Role.CONSUMER).apply(proxy, variants, Role.CONSUMER)
         try:
             proxy.start()
         except OSError as exc:
@@ -141,26 +148,9 @@ def run_consumer(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _faults_module() -> ModuleType | None:
-    """The fault catalogue of the reference proxy, if this version has one."""
-    try:
-        return importlib.import_module(FAULTS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != FAULTS_MODULE:
-            raise  # the module exists but is broken: say so loudly
-        return None
-
-
 def _checked_faults(names: Sequence[str]) -> list[str]:
-    """Known fault names, without repeats; an unknown one is a usage error that lists the known ones."""
-    wanted = list(dict.fromkeys(names))
-    if not wanted:
-        return []
-    module = _faults_module()
-    if module is None:
-        raise UsageError("this version of the reference proxy has no injectable faults")
-    checked: list[str] = module.check_fault_names(wanted, "consumer")
-    return checked
+    """Known fault names, without repeats; an unknown one is a usage error naming the closest."""
+    return registry.check_faults(names, Role.CONSUMER)
 
 
 def print_banner(
@@ -195,22 +185,16 @@ def print_banner(
 
 def _described(faults: Sequence[str]) -> list[str]:
     """Each injected fault with what it does and the requirements a campaign must then find failed."""
-    module = _faults_module() if faults else None
-    catalogue = getattr(module, "FAULTS", {})
     lines = []
     for name in faults:
-        fault = catalogue.get(name)
-        description = getattr(fault, "description_en", "")
-        requirements = ", ".join(getattr(fault, "requirements", ()))
-        lines.append(f"{name}: {description} (must fail: {requirements})" if requirements else name)
+        fault = registry.fault(Role.CONSUMER, name)
+        lines.append(f"{name}: {fault.description_en} (must fail: {', '.join(fault.requirements)})")
     return lines
 
 
 def _described_variants(variants: Sequence[str]) -> list[str]:
     """Each applied variant with what it does."""
-    from conformance.reference.consumer.variants import VARIANTS
-
-    return [f"{name}: {VARIANTS[name].description_en}" for name in variants]
+    return [f"{name}: {registry.variant(Role.CONSUMER, name).description_en}" for name in variants]
 
 
 def _usage(message: str) -> int:

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def scenarios_by_requirement() -> dict[str, list[str]] | None:
-    """Scenario node ids per requirement id, from `conformance.coverage` when it is available.
+    """Scenario node ids per requirement id, from `conformance.campaign.coverage` when it is available.
 
     Imported lazily: the coverage map is built by collecting the scenarios, and listing the
     catalogues must still work without it. No coverage module means no scenario yet (empty map);
@@ -115,7 +115,7 @@ def scenarios_by_requirement() -> dict[str, list[str]] | None:
     gives None and a warning, so that "unknown" is never shown as "not verified".
     """
     try:
-        coverage = importlib.import_module("conformance.coverage")
+        coverage = importlib.import_module("conformance.campaign.coverage")
     except ImportError:
         return {}
     try:
@@ -156,7 +156,7 @@ def to_json(
                         "id": r.id,
                         "title": r.title_in(lang),
                         "level": r.level.value,
-                        "method": r.method.value,
+                        "method": (r.method_for(role) if role else r.method).value,
                         "applies_to": _roles(r),
                         "applicability": {
                             "FS": r.applies(Role.CONSUMER),
@@ -225,7 +225,10 @@ def _write_catalogue(
 
     applies_header = "FS FD" if catalogue.id == REFERENTIAL_ID else "APPLIES TO"
     columns = ["ID", "LEVEL", "METHOD", applies_header]
-    cells = [[r.id, r.level.value, r.method.value, _applicability(catalogue, r)] for r in requirements]
+    cells = [
+        [r.id, r.level.value, (r.method_for(role) if role else r.method).value, _applicability(catalogue, r)]
+        for r in requirements
+    ]
     widths = [max(len(row[i]) for row in [columns, *cells]) for i in range(len(columns))]
     prefix_width = sum(widths) + len(_GAP) * len(widths)
     title_width = max(WIDTH - prefix_width, 30)
@@ -274,7 +277,7 @@ def _summary(
     role: Role | None,
     scenarios: Mapping[str, Sequence[str]] | None,
 ) -> str:
-    by_method = {m: sum(1 for r in shown if r.method is m) for m in Method}
+    by_method = {m: sum(1 for r in shown if (r.method_for(role) if role else r.method) is m) for m in Method}
     scope = f" applicable to role {role.value}" if role else ""
     if scenarios is None:
         coverage = "scenario coverage unavailable."

@@ -7,6 +7,7 @@ time bound still leaves a report: the parent rebuilds it from the scenario journ
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib.util
 import json
@@ -18,14 +19,28 @@ from pathlib import Path
 from typing import Any
 
 from conformance import exitcodes
-from conformance.config import Config, load_config
+from conformance.campaign.results import CampaignStatus, SutInfo, read_journal
+from conformance.config import Config, load_config, to_document
 from conformance.errors import UsageError
 from conformance.paths import project_root, scenarios_root
-from conformance.results import CampaignStatus, SutInfo, read_journal
 from conformance.roles import Role
 
-UPSTREAM_API_CONFORMITE = "API-Proxy-eSante.json"
-_OUTPUTS = ("results.json", "report.html", "junit.xml", "scenarios.jsonl", "pytest.log", "sut.log")
+# The upstream OpenAPI document each role's contract is judged by, under `--swagger DIR`.
+# (ANS's name, and its ASCII spelling as copies of the repository often carry it).
+UPSTREAM_DOCUMENTS = {
+    Role.CONSUMER: ("API-Proxy-eSante.json",),
+    Role.PROVIDER: ("API-PSC-tests de conformité.json", "API-PSC-tests-de-conformite.json"),
+}
+RESOLVED_CAMPAIGN = "campaign.json"
+_OUTPUTS = (
+    "campaign.json",
+    "results.json",
+    "report.html",
+    "junit.xml",
+    "scenarios.jsonl",
+    "pytest.log",
+    "sut.log",
+)
 
 
 def register(sub: Any) -> None:
@@ -117,13 +132,21 @@ def _run(args: argparse.Namespace) -> int:
     lang = args.lang or config.campaign.lang
     output, latest_root = _output_dir(args.output, config)
     targets = [str(p) for p in _scenario_dirs(role)]
+    if args.swagger:
+        names = UPSTREAM_DOCUMENTS[role]
+        if not any((args.swagger / name).is_file() for name in names):
+            raise UsageError(
+                f"--swagger {args.swagger}: no {' or '.join(map(repr, names))} in that directory "
+                f"(the {role.value} role's contract)"
+            )
+    resolved = _resolve(config, role, lang, args)
     argv = [
         sys.executable,
         "-m",
         "pytest",
         *targets,
         "-p",
-        "conformance.plugin",
+        "conformance.campaign.plugin",
         "-p",
         "no:cacheprovider",
         "--rootdir",
@@ -136,21 +159,10 @@ def _run(args: argparse.Namespace) -> int:
         "-o",
         "junit_family=xunit2",
         f"--psc-output={output}",
-        f"--psc-role={role.value}",
-        f"--psc-lang={lang}",
+        f"--psc-campaign={_write_resolved(output, resolved, args)}",
     ]
-    if args.config:
-        argv.append(f"--psc-config={args.config.resolve()}")
-    if args.attestations:
-        argv.append(f"--psc-attestations={args.attestations.resolve()}")
-    argv += [f"--psc-fault={fault}" for fault in args.fault]
-    argv += [f"--psc-variant={variant}" for variant in args.variant]
     if args.keyword:
         argv += ["-k", args.keyword]
-    if args.swagger:
-        if not (args.swagger / UPSTREAM_API_CONFORMITE).is_file():
-            raise UsageError(f"--swagger {args.swagger}: no {UPSTREAM_API_CONFORMITE} in that directory")
-        argv.append(f"--psc-swagger={args.swagger.resolve()}")
     if args.allure:
         argv += ["-p", "allure_pytest.plugin", f"--alluredir={output / 'allure-results'}"]
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -178,24 +190,41 @@ def _run(args: argparse.Namespace) -> int:
     return _exit_status(doc, code)
 
 
-def _check_faults(names: list[str], role: Role) -> None:
-    """Unknown faults are a usage error, said before anything starts."""
-    from conformance.reference.consumer.faults import FAULTS
+def _resolve(config: Config, role: Role, lang: str, args: argparse.Namespace) -> Config:
+    """The configuration with the command line's choices applied: what the campaign process runs."""
+    campaign = dataclasses.replace(
+        config.campaign,
+        lang=lang,
+        attestations=args.attestations.resolve() if args.attestations else config.campaign.attestations,
+        swagger_dir=args.swagger.resolve() if args.swagger else config.campaign.swagger_dir,
+    )
+    return dataclasses.replace(config, sut=dataclasses.replace(config.sut, role=role), campaign=campaign)
 
-    known = {name for name, fault in FAULTS.items() if fault.role == role.value}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise UsageError(
-            f"unknown {role.value} fault(s) {', '.join(unknown)}; `psc-conformance faults` lists them"
-        )
+
+def _write_resolved(output: Path, config: Config, args: argparse.Namespace) -> Path:
+    """`campaign.json`: the resolved campaign, handed to pytest and kept beside the report."""
+    path = output / RESOLVED_CAMPAIGN
+    document = {"config": to_document(config), "faults": list(args.fault), "variants": list(args.variant)}
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _check_faults(names: list[str], role: Role) -> None:
+    """Unknown faults are a usage error, said before anything starts, with the closest known name."""
+    from conformance.reference import registry
+
+    try:
+        registry.check_faults(names, role)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; `psc-conformance faults` lists them") from None
 
 
 def _check_variants(names: list[str], role: Role) -> None:
     """Unknown variants are a usage error, said before anything starts, with the closest known name."""
-    from conformance.reference.consumer.variants import check_variant_names
+    from conformance.reference import registry
 
     try:
-        check_variant_names(names, role)
+        registry.check_variants(names, role)
     except UsageError as exc:
         raise UsageError(f"{exc}; `psc-conformance variants` lists them") from None
 
@@ -241,8 +270,8 @@ def _results_or_rescue(
     if error is None and code in (0, 1, 3) and results.exists():
         doc: dict[str, Any] = json.loads(results.read_text(encoding="utf-8"))
         return doc
-    from conformance.attestation import load_attestations
-    from conformance.plugin import Campaign, write_campaign
+    from conformance.campaign.attestation import load_attestations
+    from conformance.campaign.plugin import Campaign, write_campaign
 
     if error is None:
         error = {
@@ -260,7 +289,7 @@ def _results_or_rescue(
         sut=SutInfo(
             role=role,
             name=sut_name,
-            base_url=config.sut.base_url,
+            base_url=config.sut.health_url,
             faults=tuple(args.fault),
             variants=tuple(getattr(args, "variant", ()) or ()),
         ),

@@ -20,7 +20,7 @@ from conformance import exitcodes
 from conformance.roles import Role
 
 if TYPE_CHECKING:
-    from conformance.reference.consumer.variants import Variant
+    from conformance.reference.registry import Variant
 
 WIDTH = 100
 _INDENT = "    "
@@ -54,10 +54,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle `psc-conformance variants`; returns the process exit status."""
-    from conformance.reference.consumer.variants import variants_for_role  # the proxy: only when asked
+    from conformance.reference import registry  # the reference SUTs: only when asked
 
     roles = [Role(args.role)] if args.role else list(Role)
-    variants: list[Variant] = [variant for role in roles for variant in variants_for_role(role)]
+    variants: list[Variant] = [variant for role in roles for variant in registry.variants(role)]
     if args.json:
         json.dump({"variants": [to_json(v) for v in variants]}, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -60,6 +60,9 @@ Observation kinds (counterpart ``api-as``, then ``api``); ``token_exchange.<code
   harness judges the exchange by, once;
 * ``token_exchange.issued`` (informational): jti, ``x5t_s256`` of the certificate, sub, scope, exp;
 * ``token_refresh.issued``, ``token_refresh.invalid``: the refresh-token grant (not an exchange);
+* ``api_as.introspection`` (informational, every answered RFC 7662 request; the caller as client_id): method
+  (``tls_client_auth`` / ``client_secret_basic``), active, jti; ``api_as.introspection_client_auth``
+  (401 ``invalid_client``, with ``reason``) and ``api_as.introspection_invalid`` (no token);
 * ``api.token_missing``, ``api.authorization_scheme``, ``api.token_invalid``, ``api.token_expired``,
   ``api.cnf_missing``, ``api.no_client_cert``, ``api.cnf_mismatch``, ``api.cnf_ans_hex_form``;
 * ``api.call`` (informational, every authenticated call): ``x5t_s256``, jti, sub, method, path;
@@ -76,15 +79,22 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, ClassVar, Final, Self
 
 import jwt
 
 from conformance.clock import Clock, SystemClock
+from conformance.counterparts.api_tokens import (
+    ACCESS_TOKEN_TYP,
+    ApiTokenMinter,
+    api_access_token_claims,
+    audience_claim,
+)
 from conformance.counterparts.base import Counterpart
 from conformance.counterparts.observations import ObservationLog
 from conformance.pki import TestPKI
-from conformance.standards import rfc6749, rfc8693, rfc8705
+from conformance.standards import rfc6749, rfc6750, rfc7662, rfc8693, rfc8705
 from conformance.standards.jose import Alg, SigningKey
 from conformance.tls.server import Request, Response
 
@@ -102,7 +112,10 @@ DEFAULT_API_TOKEN_TTL_S: Final = 14400  # 4 h, the lifetime of the ANS conforman
 DEFAULT_REFRESH_TOKEN_TTL_S: Final = 1800  # Keycloak's default SSO session idle: its refresh_expires_in
 DEFAULT_BASE_PATH: Final = "/mockservice/apipsc"
 SESSION_DATA_FIELDS: Final = ("nationalId", "clientID", "proxy_session_id", "session_state")
-API_ACCESS_TOKEN_TYP: Final = "at+jwt"  # RFC 9068
+API_ACCESS_TOKEN_TYP: Final = ACCESS_TOKEN_TYP  # RFC 9068
+# RFC 7662 §2.2 members of an active answer of this AS: the claims its tokens carry.
+INTROSPECTED_CLAIMS: Final = ("iss", "sub", "aud", "scope", "exp", "iat", "nbf", "jti", "client_id", "cnf")
+INTROSPECTION_AUTH_METHODS: Final = ("tls_client_auth", "client_secret_basic")
 SIGNATURE_TYP: Final = "JOSE"
 
 # RFC 7662 answer of PSC's introspection endpoint for the subject token (the simulated PSC plugs in here).
@@ -150,7 +163,11 @@ class _RefreshGrant:
 class SimulatedApiAuthorizationServer(Counterpart):
     """The API's authorization server: RFC 8693 token exchange with mTLS client authentication.
 
-    Also serves its discovery document and JWKS under the realm path, as Keycloak does.
+    Also serves its discovery document and JWKS under the realm path, as Keycloak does, its RFC 8414
+    metadata, and RFC 7662 introspection of the tokens it signed: a resource server judged alone (no
+    authorization server of the vendor's) validates the harness's tokens either way, as real ones do.
+    Introspection callers are any client of the PKI, by certificate (CN = client id) or by
+    client_secret_basic with `client_secrets` (the PSC client secrets the harness minted).
     """
 
     counterpart = AS_COUNTERPART
@@ -171,6 +188,7 @@ class SimulatedApiAuthorizationServer(Counterpart):
         api_audience: str | Sequence[str] = DEFAULT_API_AUDIENCE,
         api_token_ttl_s: int = DEFAULT_API_TOKEN_TTL_S,
         clients: Mapping[str, str] | None = None,
+        client_secrets: Mapping[str, str] | None = None,
         signing_key: SigningKey | None = None,
         psc_authentication_url: str | None = None,
         handshake_requires_cert: bool = False,
@@ -200,6 +218,7 @@ class SimulatedApiAuthorizationServer(Counterpart):
         )
         self.api_token_ttl_s = api_token_ttl_s
         self.clients: dict[str, str] = dict(clients) if clients is not None else registered_clients(pki)
+        self.client_secrets: dict[str, str] = dict(client_secrets or {})
         self.signing_key = signing_key or SigningKey.generate("RS256")
         self.psc_authentication_url = psc_authentication_url
         # `resource` values the AS issues tokens for; a SimulatedApiPsc adds its base URL when it starts.
@@ -208,10 +227,15 @@ class SimulatedApiAuthorizationServer(Counterpart):
         self.omit_refresh_token = False
         self.refresh_token_ttl_s = DEFAULT_REFRESH_TOKEN_TTL_S
         self._refresh_grants: dict[str, _RefreshGrant] = {}
+        self._issued_jtis: set[str] = set()  # every access token signed here: what introspection knows
         self._lock = threading.Lock()
+        self.introspection_path = f"{self.token_path}/introspect"
+        self.metadata_path = f"/.well-known/oauth-authorization-server{self.realm_path}"  # RFC 8414 §3
         self.router.add("POST", self.token_path, self._token)
+        self.router.add("POST", self.introspection_path, self._introspection)
         self.router.add("GET", self.jwks_path, self._jwks)
         self.router.add("GET", f"{self.realm_path}/.well-known/openid-configuration", self._discovery)
+        self.router.add("GET", self.metadata_path, self._discovery)
 
     @property
     def api_token_ttl_s(self) -> int:
@@ -242,6 +266,24 @@ class SimulatedApiAuthorizationServer(Counterpart):
         return self.url + self.jwks_path
 
     @property
+    def introspection_endpoint(self) -> str:
+        return self.url + self.introspection_path
+
+    @property
+    def metadata_url(self) -> str:
+        return self.url + self.metadata_path
+
+    @cached_property
+    def token_minter(self) -> ApiTokenMinter:
+        """Signs API access tokens outside any exchange (valid and forged), for a provider campaign."""
+        return ApiTokenMinter(self)
+
+    def register_issued(self, jti: str) -> None:
+        """Remember an access token this AS signed: introspection answers only those."""
+        with self._lock:
+            self._issued_jtis.add(jti)
+
+    @property
     def allowed_scopes(self) -> frozenset[str]:
         """Scopes a client may request: the API's, and `openid` that OIDC clients add by habit."""
         return frozenset({self.api_scope, "openid"})
@@ -251,18 +293,107 @@ class SimulatedApiAuthorizationServer(Counterpart):
     def _jwks(self, request: Request) -> Response:
         return Response.json({"keys": [self.signing_key.public_jwk]})
 
+    def metadata(self) -> dict[str, Any]:
+        """The document served both as OpenID configuration and as RFC 8414 metadata."""
+        return {
+            "issuer": self.issuer,
+            "token_endpoint": self.token_endpoint,
+            "jwks_uri": self.jwks_uri,
+            "introspection_endpoint": self.introspection_endpoint,
+            "grant_types_supported": [rfc8693.GRANT_TYPE, rfc8693.REFRESH_GRANT_TYPE],
+            "token_endpoint_auth_methods_supported": ["tls_client_auth"],
+            "introspection_endpoint_auth_methods_supported": list(INTROSPECTION_AUTH_METHODS),
+            "tls_client_certificate_bound_access_tokens": True,
+            "scopes_supported": sorted(self.allowed_scopes),
+        }
+
     def _discovery(self, request: Request) -> Response:
-        return Response.json(
-            {
-                "issuer": self.issuer,
-                "token_endpoint": self.token_endpoint,
-                "jwks_uri": self.jwks_uri,
-                "grant_types_supported": [rfc8693.GRANT_TYPE, rfc8693.REFRESH_GRANT_TYPE],
-                "token_endpoint_auth_methods_supported": ["tls_client_auth"],
-                "tls_client_certificate_bound_access_tokens": True,
-                "scopes_supported": sorted(self.allowed_scopes),
-            }
+        return Response.json(self.metadata())
+
+    # -- introspection (RFC 7662) --------------------------------------------------------------------
+
+    def introspect_token(self, token: str) -> dict[str, Any]:
+        """Active only for a token signed here (signature, `iss`, registered jti) that is within its
+        `nbf`..`exp` on this AS's clock; anything else gets the bare inactive answer (§2.2)."""
+        try:
+            claims = self.signing_key.verify(
+                token,
+                issuer=self.issuer,
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_aud": False,
+                    "require": ["exp", "jti"],
+                },
+            )
+        except jwt.PyJWTError:
+            return rfc7662.inactive()
+        now = self.clock.now()
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        with self._lock:
+            known = str(claims.get("jti")) in self._issued_jtis
+        if (
+            not known
+            or not isinstance(exp, int | float)
+            or exp <= now
+            or (isinstance(nbf, int | float) and nbf > now)
+        ):
+            return rfc7662.inactive()
+        answer: dict[str, Any] = {name: claims[name] for name in INTROSPECTED_CLAIMS if name in claims}
+        return rfc7662.active_answer(answer, token_type="Bearer")
+
+    def _introspection(self, request: Request) -> Response:
+        caller = self._introspection_caller(request)
+        if isinstance(caller, Response):
+            return caller
+        client_id, method = caller
+        parsed = rfc7662.parse_request(request.form(), request.query)
+        if parsed.error is not None or parsed.token is None:
+            self.observe(request, "api_as.introspection_invalid", client_id, "introspection without a token")
+            return _json(rfc8693.error_response(rfc8693.INVALID_REQUEST, "token is required"))
+        answer = self.introspect_token(parsed.token)
+        self.observe(
+            request,
+            "api_as.introspection",
+            client_id,
+            f"introspection by {client_id} ({method})",
+            method=method,
+            active=answer["active"],
+            jti=answer.get("jti"),
         )
+        return Response.json(answer, headers=rfc8693.NO_STORE_HEADERS)
+
+    def _introspection_caller(self, request: Request) -> tuple[str, str] | Response:
+        """(client id, method) of an authenticated caller: client_secret_basic with a secret the
+        harness minted, else a PKI client certificate (CN = client id, `client_id` optional)."""
+        basic = rfc6749.basic_credentials(request.header("Authorization"))
+        claimed = next(iter(request.form().get("client_id") or ()), None)
+        cert_cn = request.tls.peer_common_name if request.tls.peer_cert_der else None
+
+        def refuse(reason: str, who: str | None, detail: str) -> Response:
+            self.observe(request, "api_as.introspection_client_auth", who, detail, reason=reason)
+            return _json(
+                rfc8693.error_response(
+                    rfc8693.INVALID_CLIENT, "client authentication failed", challenge="Basic"
+                )
+            )
+
+        if basic is not None:
+            client_id, secret = basic
+            expected = self.client_secrets.get(client_id)
+            if expected is None or not secrets.compare_digest(expected.encode(), secret.encode()):
+                return refuse("bad_secret", client_id, "client_secret_basic with a wrong secret")
+            if claimed is not None and claimed != client_id:
+                return refuse("client_id_mismatch", client_id, f"client_id {claimed!r} is not the Basic user")
+            return client_id, "client_secret_basic"
+        if cert_cn is None:
+            return refuse("no_credentials", claimed, "no client certificate and no client secret")
+        if cert_cn not in self.pki.clients:
+            return refuse("unknown_client", cert_cn, f"certificate CN {cert_cn!r} is no registered client")
+        if claimed is not None and claimed != cert_cn:
+            return refuse("client_id_mismatch", claimed, f"client_id {claimed!r} is not the certificate CN")
+        return cert_cn, "tls_client_auth"
 
     # -- token exchange ----------------------------------------------------------------------------
 
@@ -479,18 +610,19 @@ class SimulatedApiAuthorizationServer(Counterpart):
         scope = tuple(scope)
         x5t = request.tls.peer_x5t_s256
         jti = str(uuid.uuid4())
-        claims = {
-            "iss": self.issuer,
-            "sub": sub,
-            "aud": list(self.audiences) if len(self.audiences) > 1 else self.audiences[0],
-            "exp": now + ttl,
-            "iat": now,
-            "jti": jti,
-            "scope": " ".join(scope),
-            "client_id": client_id,
-            "cnf": {"x5t#S256": x5t},
-        }
+        claims = api_access_token_claims(
+            issuer=self.issuer,
+            subject=sub,
+            audience=audience_claim(self.audiences),
+            issued_at=now,
+            expires_at=now + ttl,
+            jti=jti,
+            scope=" ".join(scope),
+            client_id=client_id,
+            cnf={"x5t#S256": x5t} if x5t is not None else None,
+        )
         token = self.signing_key.sign(claims, typ=API_ACCESS_TOKEN_TYP)
+        self.register_issued(jti)
         refresh_token = None
         extra: dict[str, Any] = {"not-before-policy": 0, "session_state": str(uuid.uuid4())}
         if not self.omit_refresh_token:
@@ -610,17 +742,14 @@ class SimulatedApiPsc(Counterpart):
     # -- the business call -------------------------------------------------------------------------
 
     def _challenge(
-        self, status: int, error: str | None, description: str | None = None, **params: str
+        self, status: int, error: str | None, description: str | None = None, scope: str | None = None
     ) -> Response:
         """RFC 6750 §3 answer: `WWW-Authenticate: Bearer …`, with a {code, message} body for the proxy."""
-        parts = [f'realm="{self.realm}"']
-        if error is not None:
-            parts.append(f'error="{error}"')
-        if description is not None:
-            parts.append(f'error_description="{description}"')
-        parts += [f'{name}="{value}"' for name, value in params.items()]
+        challenge = rfc6750.bearer_challenge(
+            realm=self.realm, error=error, error_description=description, scope=scope
+        )
         body = {"code": error or "unauthorized", "message": description or "authentication required"}
-        return Response.json(body, status, {"WWW-Authenticate": "Bearer " + ", ".join(parts)})
+        return Response.json(body, status, {"WWW-Authenticate": challenge})
 
     def _sign_session_data(self, request: Request) -> Response:
         tls = request.tls

@@ -29,9 +29,9 @@ from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity, load_identities
 from conformance.counterparts.observations import ObservationLog
 from conformance.pki import TestPKI
-from conformance.standards import ciba, rfc6749, rfc7636
+from conformance.standards import ciba, oidc, rfc6749, rfc6750, rfc7636, rfc7662
 from conformance.standards.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
-from conformance.standards.jose import Alg, SigningKey, b64url, jwks
+from conformance.standards.jose import Alg, SigningKey, jwks
 from conformance.tls import Request, Response
 
 REALM_PATH = "/auth/realms/esante-wallet"
@@ -47,6 +47,8 @@ PATHS = {
     "introspection": f"{OIDC}/token/introspect",
     "end_session": f"{OIDC}/logout",
 }
+# Realm of another issuer: the `iss` of tokens this PSC did not issue (tampered ID tokens, foreign tokens).
+FOREIGN_REALM_PATH = "/auth/realms/not-esante-wallet"
 REQUIRED_SCOPES = ("openid", "scope_all")
 SUPPORTED_SCOPES = frozenset(
     {
@@ -96,7 +98,7 @@ class PscTimings:
 @dataclass(frozen=True)
 class RegisteredClient:
     client_id: str
-    role: str  # "lps" | "proxy"
+    role: str  # "lps" | "proxy" | "provider"
     secret: str = field(repr=False)
 
 
@@ -279,33 +281,75 @@ class SimulatedPSC(Counterpart):
         self.devices.clear()
         self.id_token_tamper = IdTokenTamper.NONE
 
+    # -- tokens without a login, for a provider campaign --------------------------------------------
+
+    def issue_access_token(
+        self,
+        identity: TestIdentity,
+        client_id: str,
+        *,
+        ttl_s: float | None = None,
+        scope: str = "openid scope_all",
+    ) -> str:
+        """A PSC access token as a CIBA login of `identity` by `client_id` yields it, in a new PSC session.
+
+        The data provider never logs anyone in: the harness plays the LPS and hands the provider tokens
+        made here. Same claims, key and `cnf` (the client's certificate) as a CIBA token; introspectable
+        and active until its `exp` (`ttl_s`, default the configured access-token lifetime) or `revoke`.
+        """
+        if client_id not in self.clients:
+            raise KeyError(f"unknown client {client_id!r}; registered: {sorted(self.clients)}")
+        session = self._new_session(client_id, identity, tuple(scope.split()))
+        ttl = self.timings.access_token_ttl_s if ttl_s is None else ttl_s
+        x5t = self.pki.clients[client_id].x5t_s256  # self.clients are the PKI's clients
+        token, _ = self._grant_access(client_id, session, self.clock.now(), ttl, x5t, bind=True)
+        return token
+
+    def revoke(self, token: str) -> None:
+        """End the PSC session of an access or refresh token, as a PSC logout would: every token of that
+        session is inactive at introspection from now on."""
+        with self._lock:
+            grant = self._grants.get(token) or self._access_grant(token)
+            session = self.sessions.get(grant.session_state) if grant else None
+            if session is None:
+                raise KeyError("not a token this PSC issued")
+            session.active = False
+
+    def foreign_access_token(self, identity: TestIdentity, client_id: str) -> str:
+        """A token shaped like this PSC's but from another issuer: another `iss`, signed by a key (and
+        `kid`) this PSC does not publish, unknown here (introspection answers inactive)."""
+        now = self.clock.now()
+        session = PscSession(str(uuid.uuid4()), client_id, identity, REQUIRED_SCOPES, now)
+        x5t = self.pki.clients[client_id].x5t_s256 if client_id in self.pki.clients else None
+        claims = access_token_claims(
+            self.base_url + FOREIGN_REALM_PATH,
+            client_id,
+            session,
+            now=now,
+            ttl_s=self.timings.access_token_ttl_s,
+            cnf_x5t=x5t,
+        )
+        return self._impostor_key.sign(claims)
+
     # -- discovery and keys -----------------------------------------------------------------------
 
     def discovery_document(self) -> dict[str, Any]:
         auth_methods = ["tls_client_auth", "client_secret_basic"]
-        endpoints = {
-            "token_endpoint": self.endpoint("token"),
-            "userinfo_endpoint": self.endpoint("userinfo"),
-            "introspection_endpoint": self.endpoint("introspection"),
-            "backchannel_authentication_endpoint": self.endpoint("backchannel"),
-        }
-        return {
-            "issuer": self.issuer,
-            "authorization_endpoint": self.endpoint("authorization"),
-            **endpoints,
-            "jwks_uri": self.endpoint("jwks"),
-            "end_session_endpoint": self.endpoint("end_session"),
-            "grant_types_supported": ["authorization_code", "refresh_token", ciba.GRANT_TYPE],
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [self.signing_key.alg],
-            "token_endpoint_auth_methods_supported": auth_methods,
-            "introspection_endpoint_auth_methods_supported": auth_methods,
-            "backchannel_token_delivery_modes_supported": ["poll"],
-            "backchannel_user_code_parameter_supported": False,
-            "scopes_supported": sorted(SUPPORTED_SCOPES),
-            "claims_supported": [
+        return oidc.discovery_document(
+            self.issuer,
+            PATHS,
+            mtls_aliases=("token", "userinfo", "introspection", "backchannel"),
+            grant_types_supported=["authorization_code", "refresh_token", ciba.GRANT_TYPE],
+            response_types_supported=["code"],
+            response_modes_supported=["query"],
+            subject_types_supported=["public"],
+            id_token_signing_alg_values_supported=[self.signing_key.alg],
+            token_endpoint_auth_methods_supported=auth_methods,
+            introspection_endpoint_auth_methods_supported=auth_methods,
+            backchannel_token_delivery_modes_supported=["poll"],
+            backchannel_user_code_parameter_supported=False,
+            scopes_supported=sorted(SUPPORTED_SCOPES),
+            claims_supported=[
                 "sub",
                 "SubjectNameID",
                 "preferred_username",
@@ -313,11 +357,10 @@ class SimulatedPSC(Counterpart):
                 "family_name",
                 "acr",
             ],
-            "acr_values_supported": [REQUIRED_ACR],
-            "code_challenge_methods_supported": ["plain", "S256"],
-            "tls_client_certificate_bound_access_tokens": True,
-            "mtls_endpoint_aliases": endpoints,
-        }
+            acr_values_supported=[REQUIRED_ACR],
+            code_challenge_methods_supported=["plain", "S256"],
+            tls_client_certificate_bound_access_tokens=True,
+        )
 
     def _discovery(self, request: Request) -> Response:
         self.observe(request, "metadata.discovery", None, f"discovery document served ({request.path})")
@@ -682,44 +725,17 @@ class SimulatedPSC(Counterpart):
     ) -> Response:
         now = self.clock.now()
         t = self.timings
-        identity = session.identity
         scope = " ".join(session.scope)
-        jti = str(uuid.uuid4())
-        access_claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "sub": identity.sub,
-            "aud": [client.client_id],
-            "azp": client.client_id,
-            "typ": "Bearer",
-            "exp": int(now + t.access_token_ttl_s),
-            "iat": int(now),
-            "jti": jti,
-            "session_state": session.session_state,
-            "sid": session.session_state,
-            "acr": REQUIRED_ACR,
-            "scope": scope,
-            "name": f"{identity.given_name} {identity.family_name}",
-            "given_name": identity.given_name,
-            "family_name": identity.family_name,
-            "preferred_username": identity.national_id,
-            "SubjectNameID": identity.national_id,
-            "email_verified": False,
-        }
-        if client.method == "tls_client_auth" and client.cert_x5t:
-            access_claims["cnf"] = {"x5t#S256": client.cert_x5t}
-        access_token = self.signing_key.sign(access_claims)
+        access_token, jti = self._grant_access(
+            client.client_id,
+            session,
+            now,
+            t.access_token_ttl_s,
+            client.cert_x5t,
+            bind=client.method == "tls_client_auth",
+        )
         refresh_token = secrets.token_urlsafe(32)
         with self._lock:
-            self._grants[jti] = AccessGrant(
-                "access",
-                client.client_id,
-                session.session_state,
-                session.scope,
-                now,
-                now + t.access_token_ttl_s,
-                access_claims,
-                client.cert_x5t,
-            )
             self._grants[refresh_token] = AccessGrant(
                 "refresh",
                 client.client_id,
@@ -757,34 +773,33 @@ class SimulatedPSC(Counterpart):
         self, client_id: str, session: PscSession, access_token: str, nonce: str | None, now: float
     ) -> str:
         identity = session.identity
-        digest = hashlib.sha256(access_token.encode("ascii")).digest()
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": client_id,
-            "sub": identity.sub,
-            "exp": int(now + self.timings.id_token_ttl_s),
-            "iat": int(now),
-            "auth_time": int(session.created_at),
-            "jti": str(uuid.uuid4()),
-            "typ": "ID",
-            "azp": client_id,
-            "session_state": session.session_state,
-            "sid": session.session_state,
-            "at_hash": b64url(digest[: len(digest) // 2]),
-            "acr": REQUIRED_ACR,
-            "SubjectNameID": identity.national_id,
-            "preferred_username": identity.national_id,
-            "given_name": identity.given_name,
-            "family_name": identity.family_name,
-        }
-        if nonce is not None:
-            claims["nonce"] = nonce
+        claims = oidc.id_token_claims(
+            issuer=self.issuer,
+            client_id=client_id,
+            subject=identity.sub,
+            issued_at=now,
+            ttl_s=self.timings.id_token_ttl_s,
+            auth_time=session.created_at,
+            acr=REQUIRED_ACR,
+            nonce=nonce,
+            session_state=session.session_state,
+            access_token=access_token,
+            alg=self.signing_key.alg,
+            extra={
+                "jti": str(uuid.uuid4()),
+                "typ": "ID",  # Keycloak's marker of an ID token
+                "SubjectNameID": identity.national_id,
+                "preferred_username": identity.national_id,
+                "given_name": identity.given_name,
+                "family_name": identity.family_name,
+            },
+        )
         tamper = self.id_token_tamper
         key = self.signing_key
         if tamper is IdTokenTamper.BAD_SIGNATURE:
             key = replace(self._impostor_key, kid=self.signing_key.kid)  # same kid, unpublished key
         elif tamper is IdTokenTamper.WRONG_ISSUER:
-            claims["iss"] = self.base_url + "/auth/realms/not-esante-wallet"
+            claims["iss"] = self.base_url + FOREIGN_REALM_PATH
         elif tamper is IdTokenTamper.WRONG_AUDIENCE:
             claims["aud"] = "another-client"
         elif tamper is IdTokenTamper.EXPIRED:
@@ -793,23 +808,49 @@ class SimulatedPSC(Counterpart):
             claims["acr"] = "eidas0"
         return key.sign(claims)
 
+    def _grant_access(
+        self,
+        client_id: str,
+        session: PscSession,
+        now: float,
+        ttl_s: float,
+        cert_x5t: str | None,
+        *,
+        bind: bool,
+    ) -> tuple[str, str]:
+        """Sign an access token of `session` for `client_id` and remember it (by jti); `bind` puts the
+        certificate's thumbprint in `cnf` (RFC 8705), as PSC does for a client authenticated by mTLS."""
+        claims = access_token_claims(
+            self.issuer, client_id, session, now=now, ttl_s=ttl_s, cnf_x5t=cert_x5t if bind else None
+        )
+        jti = str(claims["jti"])
+        access_token = self.signing_key.sign(claims)
+        grant = AccessGrant(
+            "access", client_id, session.session_state, session.scope, now, now + ttl_s, claims, cert_x5t
+        )
+        with self._lock:
+            self._grants[jti] = grant
+        return access_token, jti
+
     # -- userinfo, introspection, end-session -------------------------------------------------------
 
     def _bearer_grant(self, request: Request) -> AccessGrant | None:
-        header = request.header("Authorization") or ""
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
-        grant = self._active_access(token.strip())
-        return grant
+        token = rfc6750.bearer_token(request.header("Authorization"))
+        return None if token is None else self._active_access(token)
 
-    def _active_access(self, token: str) -> AccessGrant | None:
+    def _access_grant(self, token: str) -> AccessGrant | None:
+        """The access grant of a token this PSC signed, active or not; None for any other token."""
         try:
             claims = self.signing_key.verify(token, options=_SIGNATURE_ONLY)
-        except Exception:  # any invalid token is simply not active
+        except Exception:  # any invalid token is simply not ours
             return None
         with self._lock:
             grant = self._grants.get(str(claims.get("jti")))
+        return grant if grant is not None and grant.kind == "access" else None
+
+    def _active_access(self, token: str) -> AccessGrant | None:
+        grant = self._access_grant(token)
+        with self._lock:
             session = self.sessions.get(grant.session_state) if grant else None
         if grant is None or grant.expires_at <= self.clock.now() or session is None or not session.active:
             return None
@@ -817,7 +858,9 @@ class SimulatedPSC(Counterpart):
 
     def _userinfo(self, request: Request) -> Response:
         # RFC 6750 §2.1 (header) and §2.2 (form body, as Keycloak accepts); never §2.3 (the query).
-        token_in = _bearer_token_location(request)
+        token_in = rfc6750.bearer_token_location(
+            request.header("Authorization"), request.form(), request.query
+        )
         grant = self._bearer_grant(request)
         if grant is None and token_in == "body":
             grant = self._active_access(request.param("access_token") or "")
@@ -829,9 +872,7 @@ class SimulatedPSC(Counterpart):
                 f"userinfo without a valid Bearer access token (token in: {token_in or 'nowhere'})",
                 token_in=token_in,
             )
-            return Response.json(
-                {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            )
+            return _invalid_token()
         presented = request.tls.peer_x5t_s256 if request.tls else None
         if grant.cnf_x5t is not None and presented != grant.cnf_x5t:
             self.observe(
@@ -841,9 +882,7 @@ class SimulatedPSC(Counterpart):
                 "certificate-bound access token presented with another certificate",
                 token_in=token_in,
             )
-            return Response.json(
-                {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            )
+            return _invalid_token()
         self.observe(request, "userinfo", grant.client_id, "userinfo served", token_in=token_in)
         return Response.json(self.sessions[grant.session_state].identity.userinfo())
 
@@ -851,8 +890,7 @@ class SimulatedPSC(Counterpart):
         """RFC 7662 §2.2 answer for a token; `SubjectNameID` only for access tokens (as PSC does)."""
         grant = self._active_access(token)
         if grant is not None:
-            claims = dict(grant.claims)
-            return {**claims, "active": True, "client_id": grant.client_id, "token_type": "Bearer"}
+            return rfc7662.active_answer(grant.claims, client_id=grant.client_id, token_type="Bearer")
         with self._lock:
             refresh = self._grants.get(token)
             session = self.sessions.get(refresh.session_state) if refresh else None
@@ -862,11 +900,9 @@ class SimulatedPSC(Counterpart):
             or refresh.expires_at <= self.clock.now()
             or not (session and session.active)
         ):
-            return {"active": False}
-        return {
-            "active": True,
+            return rfc7662.inactive()
+        refresh_claims = {
             "typ": "Refresh",
-            "client_id": refresh.client_id,
             "azp": refresh.client_id,
             "sub": session.identity.sub,
             "iss": self.issuer,
@@ -875,30 +911,48 @@ class SimulatedPSC(Counterpart):
             "session_state": session.session_state,
             "scope": " ".join(refresh.scope),
         }
+        return rfc7662.active_answer(refresh_claims, client_id=refresh.client_id)
 
     def _introspection(self, request: Request) -> Response:
         try:
             client = self._authenticate(request, "introspection")
         except _AuthFailure as failure:
             return failure.response
-        token = request.param("token")
-        if not token:
-            return oauth_error("invalid_request", "token is required")
+        parsed = rfc7662.parse_request(request.form(), request.query)
+        for deviation in parsed.deviations:
+            self.observe(
+                request,
+                f"introspection_request.{deviation.code}",
+                client.client_id,
+                deviation.detail,
+                fatal=deviation.fatal,
+            )
+        if parsed.error is not None or parsed.token is None:
+            return oauth_error(rfc7662.INVALID_REQUEST, "token is required")
+        token = parsed.token
         answer = self.introspect(token)
+        role = self.clients[client.client_id].role
+        tls = request.tls
         self.observe(
             request,
             "introspection",
             client.client_id,
-            f"introspection by {client.client_id} ({self.clients[client.client_id].role})",
-            role=self.clients[client.client_id].role,
+            f"introspection by {client.client_id} ({role})",
+            role=role,
+            client_role=role,
             active=answer["active"],
             token_kind=answer.get("typ", "Bearer") if answer["active"] else None,
             jti=answer.get("jti") if answer["active"] else None,
+            method=client.method,
+            certificate_subject=tls.peer_subject if tls else None,
+            tls_version=tls.version if tls else None,
+            token_sha256=hashlib.sha256(token.encode("utf-8")).hexdigest(),
         )
         return Response.json(answer, headers=NO_STORE)
 
     def _end_session(self, request: Request) -> Response:
-        hint = request.param("id_token_hint")
+        logout = oidc.parse_end_session({**request.query, **request.form()})
+        hint = logout.id_token_hint
         tls = request.tls
         if not hint:
             self.observe(
@@ -933,22 +987,53 @@ class SimulatedPSC(Counterpart):
             method=request.method,
             certificate_cn=tls.peer_common_name if tls else None,
         )
-        redirect = request.param("post_logout_redirect_uri")
+        redirect = logout.post_logout_redirect_uri
         if redirect:
-            return _redirect(redirect, {"state": request.param("state")})
+            return _redirect(redirect, {"state": logout.state})
         return Response.text("logged out")
 
 
-def _bearer_token_location(request: Request) -> str | None:
-    """Where the caller put its access token (RFC 6750 §2): header, body, query, or None."""
-    scheme, _, token = (request.header("Authorization") or "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return "header"
-    if request.form().get("access_token"):
-        return "body"
-    if request.query.get("access_token"):
-        return "query"
-    return None
+def access_token_claims(
+    issuer: str,
+    client_id: str,
+    session: PscSession,
+    *,
+    now: float,
+    ttl_s: float,
+    cnf_x5t: str | None,
+) -> dict[str, Any]:
+    """The claims of a PSC access token (Keycloak-shaped, `SubjectNameID` = the national id), bound to a
+    certificate by `cnf` when `cnf_x5t` is given."""
+    identity = session.identity
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": identity.sub,
+        "aud": [client_id],
+        "azp": client_id,
+        "typ": "Bearer",
+        "exp": int(now + ttl_s),
+        "iat": int(now),
+        "jti": str(uuid.uuid4()),
+        "session_state": session.session_state,
+        "sid": session.session_state,
+        "acr": REQUIRED_ACR,
+        "scope": " ".join(session.scope),
+        "name": f"{identity.given_name} {identity.family_name}",
+        "given_name": identity.given_name,
+        "family_name": identity.family_name,
+        "preferred_username": identity.national_id,
+        "SubjectNameID": identity.national_id,
+        "email_verified": False,
+    }
+    if cnf_x5t:
+        claims["cnf"] = {"x5t#S256": cnf_x5t}
+    return claims
+
+
+def _invalid_token() -> Response:
+    """RFC 6750 §3.1 answer of userinfo to a missing, invalid or unbound access token."""
+    challenge = rfc6750.bearer_challenge(error=rfc6750.INVALID_TOKEN)
+    return Response.json({"error": rfc6750.INVALID_TOKEN}, 401, {"WWW-Authenticate": challenge})
 
 
 def _redirect(uri: str, params: Mapping[str, str | None]) -> Response:

@@ -25,7 +25,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from conformance.requirements.model import Catalogue, Level, Method, Requirement
+from conformance.requirements.model import Catalogue, Level, Method, Requirement, RoleReading
 from conformance.roles import Role
 
 # Packaged catalogue files, in the order every listing and report uses.
@@ -161,6 +161,10 @@ def _build(name: str, data: dict[str, Any]) -> Catalogue:
                 source=entry["source"],
                 url=entry.get("url"),
                 notes=dict(entry.get("notes", {})),
+                by_role={
+                    Role(role): RoleReading(Method(reading["method"]), dict(reading.get("notes", {})))
+                    for role, reading in entry.get("by_role", {}).items()
+                },
             )
         )
     return Catalogue(

@@ -24,6 +24,15 @@ class Method(StrEnum):
 
 
 @dataclass(frozen=True)
+class RoleReading:
+    """How the harness establishes a requirement for one role, where it differs from the default: a
+    data provider logs nobody in, so the referential's login rules are declared, not observed."""
+
+    method: Method
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Requirement:
     id: str
     catalogue: str
@@ -34,9 +43,19 @@ class Requirement:
     source: str  # where it comes from: section of the referential, page of the IG…
     url: str | None = None
     notes: dict[str, str] = field(default_factory=dict)  # language code -> how the harness reads it
+    by_role: dict[Role, RoleReading] = field(default_factory=dict)
 
     def applies(self, role: Role) -> bool:
         return role in self.applies_to
+
+    def method_for(self, role: Role) -> Method:
+        """How the requirement is established in a campaign of `role`."""
+        reading = self.by_role.get(role)
+        return reading.method if reading else self.method
+
+    def notes_for(self, role: Role) -> dict[str, str]:
+        reading = self.by_role.get(role)
+        return reading.notes if reading and reading.notes else self.notes
 
     def title_in(self, lang: str) -> str:
         return self.title.get(lang) or self.title["fr"]

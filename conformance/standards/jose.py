@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +23,11 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Inverse of :func:`b64url` (padding restored)."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True)
@@ -81,3 +87,37 @@ def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
 def looks_like_jwt(value: str) -> bool:
     parts = value.split(".")
     return len(parts) == 3 and all(parts[:2]) and unverified(value) is not None
+
+
+# -- hand-built tokens: what PyJWT refuses to produce, for adversarial tests of a verifier --------------
+
+
+def _signing_input(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    def segment(value: dict[str, Any]) -> str:
+        return b64url(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+    return f"{segment(header)}.{segment(claims)}"
+
+
+def unsigned_token(claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
+    """An RFC 7519 §6 unsecured JWT: `alg: none` and an empty signature (a verifier must refuse it)."""
+    return _signing_input({**(header or {}), "alg": "none"}, claims) + "."
+
+
+def hs256_token(claims: dict[str, Any], secret: bytes, header: dict[str, Any] | None = None) -> str:
+    """An HS256 JWS keyed with arbitrary bytes. PyJWT refuses a PEM public key as HMAC secret, which is
+    exactly the algorithm-confusion forgery a verifier trusting the header's `alg` would accept."""
+    signing_input = _signing_input({**(header or {}), "alg": "HS256"}, claims)
+    mac = hmac.new(secret, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(mac)}"
+
+
+def tamper_signature(token: str) -> str:
+    """The same compact JWS with one bit of its decoded signature flipped: header and claims intact, so
+    only a verifier that checks the signature notices (editing the text could hit padding bits only)."""
+    signing_input, _, signature = token.rpartition(".")
+    raw = bytearray(b64url_decode(signature))
+    if not signing_input or not raw:
+        raise ValueError("not a signed compact JWS")
+    raw[0] ^= 0x01
+    return f"{signing_input}.{b64url(bytes(raw))}"

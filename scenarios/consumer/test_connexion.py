@@ -2,8 +2,8 @@
 
 The harness plays the LPS calling POST /connect, PSC answering CIBA, and the API's authorization
 server; it judges what the SUT sent to PSC (PSC's own record) and what it answered the LPS. The
-rules are the conditions of `conformance.conditions.connexion` and, for the error descriptors, of
-`conformance.conditions.answers`. Each scenario that needs a login uses a professional the SUT never
+rules are the conditions of `roles/consumer/conditions/connexion.py` and, for the error descriptors, of
+`roles/consumer/conditions/answers.py`. Each scenario that needs a login uses a professional the SUT never
 saw, so no cached token or session lets it skip the step under test.
 
 Every wait is bounded and derives from PSC's own timers in the scenario: a SUT that never answers
@@ -18,15 +18,17 @@ import time
 
 import pytest
 
-from conformance.checks import CheckRecorder
-from conformance.conditions.answers import (
+from conformance.campaign.checks import CheckRecorder
+from conformance.campaign.conditions import Condition
+from conformance.counterparts.psc import IdTokenTamper, PscTimings
+from conformance.roles.consumer.bench import ConsumerBench
+from conformance.roles.consumer.conditions.answers import (
     connect_answers_session,
     error_answer_status,
     error_descriptor_fields,
     error_descriptor_is_json,
 )
-from conformance.conditions.base import Condition
-from conformance.conditions.connexion import (
+from conformance.roles.consumer.conditions.connexion import (
     ciba_acr_values_eidas1,
     ciba_on_behalf_of_the_lps,
     ciba_polls_no_faster_than_interval,
@@ -45,8 +47,6 @@ from conformance.conditions.connexion import (
     psc_client_auth_mtls,
     psc_client_id_is_registered,
 )
-from conformance.consumer_bench import ConsumerBench
-from conformance.counterparts.psc import IdTokenTamper, PscTimings
 from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
 # The one error-descriptor rule, speaking for the /connect refusals.

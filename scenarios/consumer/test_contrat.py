@@ -19,9 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.checks import CheckRecorder
-from conformance.conditions.answers import connect_answers_session, error_descriptor_is_json
-from conformance.conditions.contrat import (
+from conformance.campaign.checks import CheckRecorder
+from conformance.campaign.plugin import campaign_of
+from conformance.negative_inputs import NegativeCase, negative_cases
+from conformance.openapi import baseline_of, load_baseline, load_normative, load_upstream
+from conformance.roles.consumer.bench import ConsumerBench
+from conformance.roles.consumer.conditions.answers import connect_answers_session, error_descriptor_is_json
+from conformance.roles.consumer.conditions.contrat import (
     Contracts,
     answer_fits_project_contract,
     answer_fits_upstream_contract,
@@ -29,10 +33,6 @@ from conformance.conditions.contrat import (
     malformed_connect_refused,
     unusual_input_no_server_error,
 )
-from conformance.consumer_bench import ConsumerBench
-from conformance.negative_inputs import NegativeCase, negative_cases
-from conformance.openapi import baseline_of, load_baseline, load_normative, load_upstream
-from conformance.plugin import campaign_of
 
 UPSTREAM_API_CONFORMITE = "API-Proxy-eSante.json"
 

@@ -3,7 +3,7 @@
 One life of a session (connect, activity after the PSC token expired, disconnect), then PSC's own
 record of what the SUT asked, request by request: every token request as PSC parsed it, the flows
 it used, its userinfo calls and the metadata it read. The rules are the conditions of
-`conformance.conditions.openid`.
+`conformance.roles.consumer.conditions.openid`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import time
 import httpx
 import pytest
 
-from conformance.checks import CheckRecorder
+from conformance.campaign.checks import CheckRecorder
 from conformance.clock import sleep_until
-from conformance.conditions.answers import connect_answers_session
-from conformance.conditions.openid import (
+from conformance.roles.consumer.bench import ConsumerBench
+from conformance.roles.consumer.conditions.answers import connect_answers_session
+from conformance.roles.consumer.conditions.openid import (
     only_psc_flows,
     openid_client_obtains_id_token,
     openid_provider_metadata_read,
@@ -27,7 +28,6 @@ from conformance.conditions.openid import (
     userinfo_bearer_in_header,
     userinfo_bearer_token,
 )
-from conformance.consumer_bench import ConsumerBench
 
 # PSC's access token lives this long in the scenario (an integer, as PSC's expires_in), so that the
 # session's activity needs a refresh: long enough for the connect itself (CIBA, introspection, token

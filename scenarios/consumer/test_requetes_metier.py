@@ -2,7 +2,7 @@
 
 The harness plays the LPS calling /send, PSC, the API's authorization server (RFC 8693 token
 exchange, IG 1.2.0 step 9) and the API PSC (step 12). The rules are the conditions of
-`conformance.conditions.requetes_metier`: the exchange is judged from what the authorization server
+`roles/consumer/conditions/requetes_metier.py`: the exchange is judged from what the authorization server
 parsed, wherever it happened since the scenario began (at connect or at the first /send), and each
 scenario that judges it uses a professional the SUT never saw, so that no cached token lets the SUT
 skip it.
@@ -26,9 +26,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conformance.checks import CheckRecorder
-from conformance.conditions.answers import (
-    Call,
+from conformance.campaign.checks import CheckRecorder
+from conformance.config import Config
+from conformance.counterparts.identities import TestIdentity
+from conformance.evidence import Exchange
+from conformance.evidence.calls import Call
+from conformance.roles.consumer.bench import ConsumerBench
+from conformance.roles.consumer.conditions.answers import (
     ConnectAnswer,
     connect_answers_session,
     error_answer_status,
@@ -36,7 +40,7 @@ from conformance.conditions.answers import (
     error_descriptor_is_json,
     upstream_failure_answered_502_503_504,
 )
-from conformance.conditions.requetes_metier import (
+from conformance.roles.consumer.conditions.requetes_metier import (
     COOKIE,
     GATEWAY_STATUSES,
     api_error_relayed_or_gateway_status,
@@ -61,11 +65,7 @@ from conformance.conditions.requetes_metier import (
     stalled_api_fits_the_scenario_bound,
     upstream_with_the_session_lps_certificate,
 )
-from conformance.conditions.transport import upstream_client_certificate_auth_cli
-from conformance.config import Config
-from conformance.consumer_bench import ConsumerBench
-from conformance.counterparts.identities import TestIdentity
-from conformance.evidence import Exchange
+from conformance.roles.consumer.conditions.transport import upstream_client_certificate_auth_cli
 from conformance.tls import ListenerMode
 
 # The PSC and API tokens of the expiry scenario live this long (seconds): less than the embedded

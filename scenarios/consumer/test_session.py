@@ -3,7 +3,7 @@
 The harness plays the LPS and PSC; it judges what the SUT answers the LPS along the life of a session
 and what it does at PSC meanwhile: end-session on logout (EXI PSC 20), nothing at PSC when the
 session dies of idleness (EXI PSC 32), refresh only while the LPS is active (EXI PSC 11). The rules
-are the conditions of `conformance.conditions.session`; each scenario uses a professional the SUT
+are the conditions of `roles/consumer/conditions/session.py`; each scenario uses a professional the SUT
 never saw, so that no cached token lets it skip the step under test.
 
 Every wait derives from the SUT's declared idle timeout, with a margin on the safe side of its
@@ -25,17 +25,20 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conformance.checks import CheckRecorder
+from conformance.campaign.checks import CheckRecorder
 from conformance.clock import sleep_until
-from conformance.conditions.answers import (
-    Call,
+from conformance.counterparts.identities import TestIdentity
+from conformance.counterparts.observations import Observation
+from conformance.evidence.calls import Call
+from conformance.roles.consumer.bench import ConsumerBench
+from conformance.roles.consumer.conditions.answers import (
     ConnectAnswer,
     connect_answers_session,
     error_answer_status,
     error_descriptor_fields,
     error_descriptor_is_json,
 )
-from conformance.conditions.session import (
+from conformance.roles.consumer.conditions.session import (
     COOKIE,
     Footprint,
     IdlePhase,
@@ -53,9 +56,6 @@ from conformance.conditions.session import (
     session_call_relayed,
     session_cookie_without_expiry,
 )
-from conformance.consumer_bench import ConsumerBench
-from conformance.counterparts.identities import TestIdentity
-from conformance.counterparts.observations import Observation
 
 # Margin kept on each side of the SUT's idle timer: at least this, or a tenth of the timeout.
 IDLE_MARGIN_S = 0.5

@@ -3,7 +3,7 @@
 The harness plays one journey through the SUT as an LPS — a connection (LPS 1), its replay (304),
 a pause, a business call, a disconnection, then a connection that PSC refuses (LPS 2) — for two
 professionals the SUT never saw, and reads back what the SUT traced for it. Each record is judged
-by the conditions of `conformance.conditions.traces` against what the harness knows
+by the conditions of `conformance.roles.consumer.conditions.traces` against what the harness knows
 independently: the session the SUT handed out, the `session_state` PSC issued, the certificate the
 SUT presented at PSC, the address the harness called from, the moment of each call.
 
@@ -23,9 +23,12 @@ import httpx
 import pytest
 from cryptography import x509
 
-from conformance.checks import CheckRecorder
-from conformance.conditions.answers import Call, ConnectAnswer, connect_answers_session, json_body
-from conformance.conditions.traces import (
+from conformance.campaign.checks import CheckRecorder
+from conformance.counterparts.identities import TestIdentity
+from conformance.evidence.calls import Call, json_body
+from conformance.roles.consumer.bench import ConsumerBench
+from conformance.roles.consumer.conditions.answers import ConnectAnswer, connect_answers_session
+from conformance.roles.consumer.conditions.traces import (
     FAILURE_EVENT,
     BoundProbe,
     TracedCall,
@@ -43,8 +46,6 @@ from conformance.conditions.traces import (
     traces_end_bound,
     traces_start_bound,
 )
-from conformance.consumer_bench import ConsumerBench
-from conformance.counterparts.identities import TestIdentity
 from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
 COOKIE: Final = "proxy_session_id"

@@ -23,23 +23,24 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conformance.checks import CheckRecorder
-from conformance.conditions.answers import (
+from conformance.campaign.checks import CheckRecorder
+from conformance.campaign.conditions import Condition
+from conformance.counterparts.base import Counterpart
+from conformance.counterparts.identities import TestIdentity
+from conformance.evidence.model import TO_HARNESS
+from conformance.roles.consumer.bench import ConsumerBench
+from conformance.roles.consumer.conditions.answers import (
     ConnectAnswer,
     connect_answers_session,
     upstream_failure_answered_502_503_504,
 )
-from conformance.conditions.base import Condition
-from conformance.conditions.transport import (
+from conformance.roles.consumer.conditions.transport import (
     LinkTraffic,
     ListenerWatch,
     api_as_legacy_tls_refused,
     api_as_server_certificate_verified,
     api_legacy_tls_refused,
     api_server_certificate_verified,
-    endpoint_negotiates_tls_1_2_or_higher,
-    endpoint_offers_tls_1_3,
-    endpoint_refuses_legacy_tls,
     psc_client_certificate_auth_cli,
     psc_legacy_tls_refused,
     psc_server_certificate_verified,
@@ -47,10 +48,11 @@ from conformance.conditions.transport import (
     upstream_tls_1_2_or_higher,
     upstream_tls_1_3,
 )
-from conformance.consumer_bench import ConsumerBench
-from conformance.counterparts.base import Counterpart
-from conformance.counterparts.identities import TestIdentity
-from conformance.evidence.model import TO_HARNESS
+from conformance.roles.shared.tls_endpoint import (
+    endpoint_negotiates_tls_1_2_or_higher,
+    endpoint_offers_tls_1_3,
+    endpoint_refuses_legacy_tls,
+)
 from conformance.tls import ListenerMode, ProbeResult, probe_protocol
 
 # How long a listener may take to record the failed handshake after the SUT's answer arrived.

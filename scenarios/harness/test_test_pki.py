@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks import CheckRecorder
-from conformance.conditions.harness import (
+from conformance.campaign.checks import CheckRecorder
+from conformance.campaign.harness import (
     pki_auth_cli_profile,
     pki_good_leaf_chains_to_test_root,
     pki_negative_leaf_fails_path_validation,

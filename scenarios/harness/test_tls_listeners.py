@@ -12,8 +12,8 @@ import ssl
 import httpx
 import pytest
 
-from conformance.checks import CheckRecorder
-from conformance.conditions.harness import (
+from conformance.campaign.checks import CheckRecorder
+from conformance.campaign.harness import (
     mtls_listener_accepts_valid_client_certificate,
     mtls_listener_refuses_negative_client_certificate,
     tls_listener_negotiates_tls12_or_higher,

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from conformance.campaign.results import validate_results
 from conformance.cli import main
 from conformance.pki import load_pki, server_context
-from conformance.results import validate_results
 from conformance.tls import Request, Response, TLSServer
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from conformance.campaign.results import validate_results
 from conformance.cli import main
-from conformance.results import validate_results
 
 
 def results(out: Path) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def test_selection_matching_nothing_is_a_usage_error_with_a_report(tmp_path: Pat
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--fault", "no_such_fault"], "unknown consumer fault(s) no_such_fault"),
+        (["--fault", "no_such_fault"], "unknown consumer fault 'no_such_fault'"),
         (["--config", "missing.toml"], "configuration file not found"),
         (["--attestations", "missing.toml"], "attestation file not found"),
     ],

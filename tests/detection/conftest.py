@@ -13,23 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from conformance.detection import Campaigns, Kind, run_campaigns
+from conformance.campaign.matrix import Campaigns, Job, Kind, run_campaigns
+from conformance.roles import Role
 
 PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "6"))
 
 
 @pytest.fixture(scope="session")
 def campaigns(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Campaigns:
-    jobs: list[tuple[Kind, str | None]] = []
+    jobs: list[Job] = []
     here = Path(__file__).parent
     for item in request.session.items:
         if item.path.parent != here:
             continue  # another module's `fault` or `variant` parameter is no campaign of ours
         params = getattr(getattr(item, "callspec", None), "params", {})
+        role = Role(getattr(item.module, "ROLE", Role.CONSUMER))
         if "fault" in params:
-            jobs.append((Kind.FAULT, params["fault"]))
+            jobs.append(Job(Kind.FAULT, params["fault"], role))
         elif "variant" in params:
-            jobs.append((Kind.VARIANT, params["variant"]))
-        elif item.name.startswith("test_reference_proxy"):
-            jobs.append((Kind.FAULT, None))
+            jobs.append(Job(Kind.VARIANT, params["variant"], role))
+        elif item.name.startswith("test_reference_"):
+            jobs.append(Job(Kind.FAULT, None, role))
     return run_campaigns(jobs, tmp_path_factory.mktemp("matrices"), parallel=PARALLEL)

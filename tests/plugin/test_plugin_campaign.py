@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from conformance.results import validate_results
+from conformance.campaign.results import validate_results
 
 SCENARIOS = '''
 import time
 import pytest
-from conformance.conditions import Strength, condition, inconclusive, judged
+from conformance.campaign.conditions import Strength, condition, inconclusive, judged
 
 
 def rule(name, rid, strength=Strength.MUST):

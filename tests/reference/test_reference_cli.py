@@ -277,9 +277,12 @@ def test_unknown_fault_exits_2_and_lists_the_known_ones(
         assert consumer_faults and all(name in err for name in consumer_faults)
 
 
-def test_reference_provider_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_reference_provider_without_config_says_how_to_write_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default is reference-provider.toml in the current directory
     assert main(["reference", "provider"]) == 2
-    assert "the reference provider is not available yet" in capsys.readouterr().err
+    assert "psc-conformance pki --out DIR" in capsys.readouterr().err
 
 
 def test_reference_consumer_without_config_says_how_to_write_one(

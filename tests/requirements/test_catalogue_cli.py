@@ -134,7 +134,7 @@ def test_help_describes_every_option(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_missing_coverage_module_means_no_scenarios(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()  # use the real lookup, not the autouse fake
-    monkeypatch.setitem(sys.modules, "conformance.coverage", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "conformance.campaign.coverage", None)  # import now raises ImportError
     assert requirements_cmd.scenarios_by_requirement() == {}
 
 
@@ -146,9 +146,9 @@ def test_coverage_that_cannot_collect_is_reported_not_hidden(
     def broken() -> dict[str, list[str]]:
         raise UsageError("scenarios not found")
 
-    fake = types.ModuleType("conformance.coverage")
+    fake = types.ModuleType("conformance.campaign.coverage")
     fake.scenarios_by_requirement = broken  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "conformance.coverage", fake)
+    monkeypatch.setitem(sys.modules, "conformance.campaign.coverage", fake)
     assert main(["requirements", "--json"]) == 0
     captured = capsys.readouterr()
     assert "scenario coverage unavailable: scenarios not found" in captured.err
@@ -162,7 +162,7 @@ def test_coverage_that_cannot_collect_is_reported_not_hidden(
 
 def test_coverage_module_is_used_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()
-    fake = types.ModuleType("conformance.coverage")
+    fake = types.ModuleType("conformance.campaign.coverage")
     fake.scenarios_by_requirement = lambda: {"EDC-01": (NODEID,)}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "conformance.coverage", fake)
+    monkeypatch.setitem(sys.modules, "conformance.campaign.coverage", fake)
     assert requirements_cmd.scenarios_by_requirement() == {"EDC-01": [NODEID]}

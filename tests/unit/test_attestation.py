@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.attestation import load_attestations
+from conformance.campaign.attestation import load_attestations
 from conformance.errors import UsageError
 
 GOOD = """

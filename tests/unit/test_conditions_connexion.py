@@ -7,9 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.conditions.answers import ConnectAnswer
-from conformance.conditions.base import Strength
-from conformance.conditions.connexion import (
+from conformance.campaign.conditions import Strength
+from conformance.campaign.verdicts import Status
+from conformance.counterparts.observations import Observation
+from conformance.roles.consumer.conditions.answers import ConnectAnswer
+from conformance.roles.consumer.conditions.connexion import (
     ciba_acr_values_eidas1,
     ciba_on_behalf_of_the_lps,
     ciba_polls_no_faster_than_interval,
@@ -28,9 +30,7 @@ from conformance.conditions.connexion import (
     psc_client_auth_mtls,
     psc_client_id_is_registered,
 )
-from conformance.counterparts.observations import Observation
 from conformance.standards.ciba import AuthenticationRequest, DeviceAction, DeviceBehaviour, PollResult
-from conformance.verdicts import Status
 
 LPS, PROXY = "ans-odc-lps1-edc-bas", "proxy-esante-edc-test"
 LPS_X5T, PROXY_X5T = "lps-thumbprint", "proxy-thumbprint"

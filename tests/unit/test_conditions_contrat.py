@@ -14,15 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.conditions.contrat import (
-    Contracts,
-    answer_fits_project_contract,
-    answer_fits_upstream_contract,
-    compact,
-    connect_input_refused_as_documented,
-    malformed_connect_refused,
-    unusual_input_no_server_error,
-)
+from conformance.campaign.verdicts import Status
 from conformance.counterparts.observations import Observation
 from conformance.negative_inputs import NegativeCase, negative_cases
 from conformance.openapi import (
@@ -33,7 +25,15 @@ from conformance.openapi import (
     load_normative,
     load_upstream,
 )
-from conformance.verdicts import Status
+from conformance.roles.consumer.conditions.contrat import (
+    Contracts,
+    answer_fits_project_contract,
+    answer_fits_upstream_contract,
+    connect_input_refused_as_documented,
+    malformed_connect_refused,
+    unusual_input_no_server_error,
+)
+from conformance.roles.shared.contract_reading import compact
 
 UPSTREAM_FILE = (
     Path(__file__).parents[2].parent / "shared" / "reference" / "swagger" / "API-Proxy-eSante.json"

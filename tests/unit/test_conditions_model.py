@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks import CheckFailed, CheckRecorder, PrerequisiteNotMet
-from conformance.conditions import catalogue, markdown
-from conformance.conditions.base import (
+from conformance.campaign.checks import CheckFailed, CheckRecorder, PrerequisiteNotMet
+from conformance.campaign.conditions import (
     Condition,
     Judgement,
     Strength,
+    catalogue,
     condition,
     failed,
     inconclusive,
     judged,
+    markdown,
     passed,
 )
-from conformance.verdicts import Severity, Status
+from conformance.campaign.verdicts import Severity, Status
 
 
 def _tls_floor(version: str | None) -> Judgement:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from conformance.conditions.base import Strength
-from conformance.conditions.openid import (
+from conformance.campaign.conditions import Strength
+from conformance.campaign.verdicts import Status
+from conformance.counterparts.observations import Observation
+from conformance.roles.consumer.conditions.openid import (
     only_psc_flows,
     openid_client_obtains_id_token,
     openid_provider_metadata_read,
@@ -14,9 +16,7 @@ from conformance.conditions.openid import (
     userinfo_bearer_in_header,
     userinfo_bearer_token,
 )
-from conformance.counterparts.observations import Observation
 from conformance.standards import ciba, rfc6749
-from conformance.verdicts import Status
 
 PASSED, FAILED, INCONCLUSIVE = Status.PASSED, Status.FAILED, Status.INCONCLUSIVE
 OFFERED = ("authorization_code", "refresh_token", ciba.GRANT_TYPE)

@@ -9,8 +9,11 @@ import httpx
 import jwt
 import pytest
 
-from conformance.conditions.answers import Call, ConnectAnswer, upstream_failure_answered_502_503_504
-from conformance.conditions.requetes_metier import (
+from conformance.campaign.verdicts import Status
+from conformance.evidence.calls import Call
+from conformance.evidence.model import TO_SUT, Exchange
+from conformance.roles.consumer.conditions.answers import ConnectAnswer, upstream_failure_answered_502_503_504
+from conformance.roles.consumer.conditions.requetes_metier import (
     ApiCall,
     ExchangeAttempt,
     IssuedApiToken,
@@ -38,9 +41,7 @@ from conformance.conditions.requetes_metier import (
     stalled_api_fits_the_scenario_bound,
     upstream_with_the_session_lps_certificate,
 )
-from conformance.evidence.model import TO_SUT, Exchange
 from conformance.standards import rfc8693
-from conformance.verdicts import Status
 
 LPS1, LPS2, PROXY = "lps1", "lps2", "proxy"
 X5T = {LPS1: "x5t-lps1", LPS2: "x5t-lps2", PROXY: "x5t-proxy"}

@@ -7,8 +7,11 @@ import json
 import httpx
 import pytest
 
-from conformance.conditions.answers import Call
-from conformance.conditions.session import (
+from conformance.campaign.verdicts import Status
+from conformance.counterparts.observations import Observation
+from conformance.evidence.calls import Call
+from conformance.evidence.model import TO_HARNESS, Exchange
+from conformance.roles.consumer.conditions.session import (
     Footprint,
     IdlePhase,
     active_session_lives_on,
@@ -25,9 +28,6 @@ from conformance.conditions.session import (
     session_call_relayed,
     session_cookie_without_expiry,
 )
-from conformance.counterparts.observations import Observation
-from conformance.evidence.model import TO_HARNESS, Exchange
-from conformance.verdicts import Status
 
 STATE = "psc-session-1"
 TOKEN_PATH = "/realms/x/protocol/openid-connect/token"

@@ -11,7 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from conformance.conditions.traces import (
+from conformance.campaign.verdicts import Status
+from conformance.roles.consumer.conditions.traces import (
     FAILURE_EVENT,
     BoundProbe,
     Listed,
@@ -38,7 +39,6 @@ from conformance.conditions.traces import (
     traces_answer_lists_records,
     traces_end_bound,
 )
-from conformance.verdicts import Status
 
 T0 = 1_750_000_000.0  # the journey's calls run at T0 + n seconds
 SUBJECT = x509.Name(

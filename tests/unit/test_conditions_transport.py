@@ -5,9 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conformance.conditions.answers import upstream_failure_answered_502_503_504
-from conformance.conditions.base import Condition
-from conformance.conditions.transport import (
+from conformance.campaign.conditions import Condition
+from conformance.campaign.verdicts import Status
+from conformance.counterparts.observations import Observation
+from conformance.evidence.model import TO_HARNESS, Exchange, TLSDetails
+from conformance.pki import TestPKI, build_pki
+from conformance.roles.consumer.conditions.answers import upstream_failure_answered_502_503_504
+from conformance.roles.consumer.conditions.transport import (
     LinkTraffic,
     ListenerWatch,
     api_as_legacy_tls_refused,
@@ -15,9 +19,6 @@ from conformance.conditions.transport import (
     api_legacy_tls_refused,
     api_server_certificate_verified,
     certificate_owner,
-    endpoint_negotiates_tls_1_2_or_higher,
-    endpoint_offers_tls_1_3,
-    endpoint_refuses_legacy_tls,
     psc_client_certificate_auth_cli,
     psc_legacy_tls_refused,
     psc_server_certificate_verified,
@@ -25,11 +26,12 @@ from conformance.conditions.transport import (
     upstream_tls_1_2_or_higher,
     upstream_tls_1_3,
 )
-from conformance.counterparts.observations import Observation
-from conformance.evidence.model import TO_HARNESS, Exchange, TLSDetails
-from conformance.pki import TestPKI, build_pki
+from conformance.roles.shared.tls_endpoint import (
+    endpoint_negotiates_tls_1_2_or_higher,
+    endpoint_offers_tls_1_3,
+    endpoint_refuses_legacy_tls,
+)
 from conformance.tls import ProbeResult
-from conformance.verdicts import Status
 
 REFUSALS = (
     psc_legacy_tls_refused,

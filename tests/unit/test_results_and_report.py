@@ -10,9 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance.report import render_html
-from conformance.requirements import load_catalogues
-from conformance.results import (
+from conformance.campaign.results import (
     CampaignStatus,
     SutInfo,
     build_results,
@@ -20,8 +18,10 @@ from conformance.results import (
     record_to_json,
     validate_results,
 )
+from conformance.campaign.verdicts import Attestation, CheckResult, Outcome, ScenarioRecord, Severity, Status
+from conformance.report import render_html
+from conformance.requirements import load_catalogues
 from conformance.roles import Role
-from conformance.verdicts import Attestation, CheckResult, Outcome, ScenarioRecord, Severity, Status
 
 HOSTILE = '<script>alert("x")</script>'
 

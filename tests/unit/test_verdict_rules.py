@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.requirements.model import Level, Method, Requirement
-from conformance.roles import Role
-from conformance.verdicts import (
+from conformance.campaign.verdicts import (
     Attestation,
     CheckResult,
     Outcome,
@@ -18,6 +16,8 @@ from conformance.verdicts import (
     requirement_verdict,
     scenario_outcome,
 )
+from conformance.requirements.model import Level, Method, Requirement
+from conformance.roles import Role
 
 BOTH = frozenset({Role.CONSUMER, Role.PROVIDER})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.conditions import markdown
+from conformance.campaign.conditions import markdown
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "verdicts.md"
 
@@ -14,5 +14,5 @@ def test_documented_conditions_are_the_code() -> None:
     start = text.index("<!-- conditions: generated -->\n") + len("<!-- conditions: generated -->\n")
     end = text.index("<!-- end of conditions -->")
     assert text[start:end] == markdown(), (
-        "docs/verdicts.md is stale: regenerate its table with conformance.conditions.markdown()"
+        "docs/verdicts.md is stale: regenerate its table with conformance.campaign.conditions.markdown()"
     )

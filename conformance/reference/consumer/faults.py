@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -34,7 +34,6 @@ from jwt.types import Options
 from conformance.errors import UsageError
 from conformance.pki.contexts import set_versions
 from conformance.reference.consumer.injection import (
-    Apply,
     Catalogue,
     change_client_contexts,
     change_exchange_form,
@@ -47,21 +46,10 @@ from conformance.reference.consumer.psc_client import PscTokens
 from conformance.reference.consumer.sessions import Session
 from conformance.reference.consumer.settings import ProxySettings
 from conformance.reference.consumer.upstream import UpstreamRefusal, UpstreamUnavailable, call
+from conformance.reference.registry import Fault
 from conformance.roles import Role
 from conformance.standards import rfc8693
 from conformance.tls import Request, Response
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injectable defect: its name, the requirement ids it must make fail, and how to inject it."""
-
-    name: str
-    requirements: tuple[str, ...]
-    description_en: str
-    apply: Apply = field(repr=False, compare=False)
-    role: Role = Role.CONSUMER
-
 
 # -- helpers ----------------------------------------------------------------------------------------
 
@@ -873,7 +861,7 @@ def check_fault_names(names: Iterable[str], role: Role | str = Role.CONSUMER) ->
 
 def apply_faults(proxy: ReferenceProxy, names: Sequence[str]) -> None:
     """Inject the named faults into `proxy`, before or after it starts; all names are checked first."""
-    FAULT_CATALOGUE.apply(proxy, names)
+    FAULT_CATALOGUE.apply(proxy, names, Role.CONSUMER)
 
 
 def proxy_with_faults(settings: ProxySettings, extra: Sequence[str] = ()) -> ReferenceProxy:

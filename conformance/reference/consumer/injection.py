@@ -4,79 +4,19 @@ A *seam* is a small, named method of the proxy or of one of its components (PSC 
 exchanger, sessions, traces, TLS identities) whose docstring states the reference's choice. A fault
 (a defect, `faults.py`) or a variant (another behaviour the sources allow, `variants.py`) is applied
 to one proxy instance by replacing seams on that instance; the proxy's own modules know nothing of
-either. Both catalogues share the registry shape of `Catalogue`: names unique, listed per role,
-unknown names refused with the closest known one.
+either. Both catalogues are `conformance.reference.registry.Catalogue`s, the registry every role's
+reference shares: names unique, listed per role, unknown names refused with the closest known one.
 """
 
 from __future__ import annotations
 
-import difflib
 import ssl
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from conformance.errors import UsageError
 from conformance.reference.consumer.proxy import ReferenceProxy
 from conformance.reference.consumer.settings import UpstreamApi
-from conformance.roles import Role
-
-Apply = Callable[[ReferenceProxy], None]
-
-
-class Injectable(Protocol):
-    """What both catalogues hold: a named change of a reference proxy, for one role."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def description_en(self) -> str: ...
-
-    @property
-    def role(self) -> Role: ...
-
-    @property
-    def apply(self) -> Apply: ...
-
-
-T = TypeVar("T", bound=Injectable)
-
-
-class Catalogue(Generic[T]):
-    """A registry of injectables of one kind ("fault", "variant"), in catalogue order."""
-
-    def __init__(self, kind: str, entries: Iterable[T]) -> None:
-        self.kind = kind
-        self.entries: dict[str, T] = {}
-        for entry in entries:
-            if entry.name in self.entries:
-                raise ValueError(f"{kind} {entry.name!r} is in the catalogue twice")
-            self.entries[entry.name] = entry
-
-    def for_role(self, role: Role | str) -> list[T]:
-        """The entries of the reference SUT of `role`, in catalogue order."""
-        wanted = Role(role)
-        return [entry for entry in self.entries.values() if entry.role == wanted]
-
-    def check_names(self, names: Iterable[str], role: Role | str = Role.CONSUMER) -> list[str]:
-        """The names, without repeats; an unknown one is a UsageError naming the closest known one."""
-        known = [entry.name for entry in self.for_role(role)]
-        wanted = list(dict.fromkeys(names))
-        for name in wanted:
-            if name not in known:
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise UsageError(
-                    f"unknown {Role(role).value} {self.kind} {name!r}.{hint} "
-                    f"Known {self.kind}s: {', '.join(known)}"
-                )
-        return wanted
-
-    def apply(self, proxy: ReferenceProxy, names: Sequence[str]) -> None:
-        """Apply the named entries to `proxy`, before or after it starts; all names are checked first."""
-        for name in self.check_names(names):
-            self.entries[name].apply(proxy)
-
+from conformance.reference.registry import Apply, Catalogue, Injectable
 
 # -- seams ------------------------------------------------------------------------------------------
 

@@ -19,8 +19,7 @@ import datetime as dt
 import ipaddress
 import ssl
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +28,6 @@ import jwt
 from cryptography import x509
 
 from conformance.reference.consumer.injection import (
-    Apply,
     Catalogue,
     change_exchange_form,
     change_server_context,
@@ -41,22 +39,10 @@ from conformance.reference.consumer.proxy import ReferenceProxy
 from conformance.reference.consumer.psc_client import PscTokens
 from conformance.reference.consumer.sessions import Session
 from conformance.reference.consumer.upstream import UpstreamUnavailable, call
+from conformance.reference.registry import Variant
 from conformance.roles import Role
 from conformance.standards import rfc8693
 from conformance.tls import Request, Response
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One allowed behaviour: its name, what allows it, and how to apply it."""
-
-    name: str
-    basis: str  # the source and clause that allow it
-    description_en: str
-    apply: Apply = field(repr=False, compare=False)
-    settings: Mapping[str, float] = field(default_factory=dict, compare=False)  # proxy settings it needs
-    role: Role = Role.CONSUMER
-
 
 # -- PSC --------------------------------------------------------------------------------------------
 
@@ -488,7 +474,7 @@ def check_variant_names(names: Iterable[str], role: Role | str = Role.CONSUMER) 
 
 def apply_variants(proxy: ReferenceProxy, names: Sequence[str]) -> None:
     """Apply the named variants to `proxy`, before or after it starts; all names are checked first."""
-    VARIANT_CATALOGUE.apply(proxy, names)
+    VARIANT_CATALOGUE.apply(proxy, names, Role.CONSUMER)
 
 
 def variant_settings(names: Iterable[str]) -> dict[str, float]:

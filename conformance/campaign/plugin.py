@@ -1,0 +1,545 @@
+"""The pytest plugin that turns scenarios into a campaign (loaded through the `pytest11` entry point).
+
+It stays inert in a pytest session that collects no scenario (no `verifies` marker), so the
+harness's own test suite is untouched. In a campaign it:
+
+- checks every `@pytest.mark.verifies(...)` id against the catalogues at collection time;
+- gives each scenario a `checks` recorder, fails the scenario at its end if a check failed,
+  and demotes a vacuous scenario to `not_run` (reported by pytest as skipped);
+- bounds every scenario in time;
+- tags junit and Allure results with requirement ids;
+- appends each scenario record to `scenarios.jsonl` as it ends (so a killed run still has a
+  report) and writes `results.json` and `report.html` at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import signal
+import threading
+import time
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.campaign.attestation import load_attestations
+from conformance.campaign.checks import CheckFailed, CheckRecorder, PrerequisiteNotMet
+from conformance.campaign.results import (
+    CampaignStatus,
+    SutInfo,
+    build_results,
+    record_to_json,
+    write_results,
+)
+from conformance.campaign.sut import SutProcess, SutUnreachable, wait_until_answering
+from conformance.campaign.verdicts import Attestation, Outcome, ScenarioRecord, scenario_outcome
+from conformance.config import Config, load_config, load_resolved
+from conformance.errors import UsageError
+from conformance.evidence import EvidenceRecorder
+from conformance.evidence.redact import safe_url
+from conformance.pki import TestPKI
+from conformance.report import render_html
+from conformance.requirements import load_catalogues, requirement_index
+from conformance.roles import BringUpRequest, Role, SutEndpoints, bring_up
+
+MARKER = "verifies"
+SUT_UNREACHABLE = 3  # the exit status BRIEF §4 gives to "the SUT could not be reached"
+NOT_RUN_PREFIX = "not_run: "
+INCONCLUSIVE_PREFIX = "inconclusive: "
+_RECORDER = pytest.StashKey[CheckRecorder]()
+_STARTED = pytest.StashKey[float]()
+_PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+class ScenarioTimeout(Exception):
+    """A scenario overran its bound (`[timeouts] scenario_s`); the campaign goes on."""
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("psc-conformance", "psc-conformance campaign")
+    group.addoption(
+        "--psc-campaign",
+        metavar="FILE",
+        help="the campaign as `psc-conformance run` resolved it (campaign.json); replaces the options below",
+    )
+    group.addoption("--psc-config", metavar="FILE", help="campaign configuration (TOML)")
+    group.addoption("--psc-role", choices=[r.value for r in Role], help="role of the system under test")
+    group.addoption("--psc-output", metavar="DIR", help="where results.json and report.html are written")
+    group.addoption("--psc-lang", choices=["fr", "en"], help="language of report.html (default fr)")
+    group.addoption("--psc-attestations", metavar="FILE", help="attestation file (TOML)")
+    group.addoption(
+        "--psc-fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="fault injected in the reference SUT (recorded in the report)",
+    )
+    group.addoption(
+        "--psc-variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="allowed variant applied to the reference SUT (recorded in the report)",
+    )
+    group.addoption("--psc-sut-name", metavar="NAME", help="name of the system under test in the report")
+    group.addoption("--psc-sut-url", metavar="URL", help="base URL of the system under test")
+    group.addoption(
+        "--psc-swagger",
+        metavar="DIR",
+        help="judge the API contracts by the upstream OpenAPI files in DIR, unchanged",
+    )
+
+
+@dataclass
+class Campaign:
+    """Campaign-wide state: settings, and the records of scenarios as they end."""
+
+    config: Config
+    role: Role
+    output: Path
+    lang: str
+    attestations: dict[str, Attestation]
+    sut: SutInfo
+    started_at: str = field(default_factory=utc_now)
+    records: list[ScenarioRecord] = field(default_factory=list)
+    active: bool = False
+    written: bool = False  # results already written (an early exit wrote them)
+    sut_process: SutProcess | None = None
+    evidence: EvidenceRecorder = field(default_factory=EvidenceRecorder)
+    notes: list[str] = field(default_factory=list)  # shown in the report's header
+    swagger_dir: Path | None = None
+
+    @property
+    def journal(self) -> Path:
+        return self.output / "scenarios.jsonl"
+
+
+_CAMPAIGN = pytest.StashKey[Campaign]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*requirement_ids, sut=True): the requirements this scenario verifies; "
+        "sut=False for harness self-checks that exchange nothing with a system under test",
+    )
+    try:
+        config.stash[_CAMPAIGN] = _make_campaign(config)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _make_campaign(config: pytest.Config) -> Campaign:
+    option = config.getoption
+    resolved = option("--psc-campaign")
+    if resolved:
+        return _resolved_campaign(Path(resolved), option("--psc-output"))
+    path = option("--psc-config")
+    cfg = load_config(Path(path)) if path else Config()
+    role = Role(option("--psc-role") or cfg.sut.role.value)
+    output = Path(
+        option("--psc-output") or cfg.campaign.output / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    )
+    attestation_file = option("--psc-attestations") or cfg.campaign.attestations
+    attestations = load_attestations(Path(attestation_file)) if attestation_file else {}
+    sut = SutInfo(
+        role=role,
+        name=option("--psc-sut-name") or cfg.sut.name,
+        base_url=option("--psc-sut-url") or cfg.sut.health_url,
+        faults=tuple(option("--psc-fault")),
+        variants=tuple(option("--psc-variant")),
+    )
+    campaign = Campaign(cfg, role, output, option("--psc-lang") or cfg.campaign.lang, attestations, sut)
+    swagger = option("--psc-swagger")
+    campaign.swagger_dir = Path(swagger).resolve() if swagger else cfg.campaign.swagger_dir
+    return campaign
+
+
+def _resolved_campaign(path: Path, output: str | None) -> Campaign:
+    """The campaign the CLI resolved once: configuration, role, faults and variants, nothing re-read."""
+    cfg = load_resolved(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    attestations = load_attestations(cfg.campaign.attestations) if cfg.campaign.attestations else {}
+    sut = SutInfo(
+        role=cfg.sut.role,
+        name=cfg.sut.name,
+        base_url=cfg.sut.health_url,
+        faults=tuple(document.get("faults", ())),
+        variants=tuple(document.get("variants", ())),
+    )
+    campaign = Campaign(cfg, cfg.sut.role, Path(output or path.parent), cfg.campaign.lang, attestations, sut)
+    campaign.swagger_dir = cfg.campaign.swagger_dir
+    return campaign
+
+
+def campaign_of(config: pytest.Config) -> Campaign:
+    return config.stash[_CAMPAIGN]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    known = requirement_index()
+    campaign = campaign_of(config)
+    for item in items:
+        marker = item.get_closest_marker(MARKER)
+        if marker is None:
+            continue
+        campaign.active = True
+        unknown = [rid for rid in marker.args if rid not in known]
+        if not marker.args or unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.{MARKER} needs known requirement ids; "
+                f"unknown: {unknown or 'none given'} (see `psc-conformance requirements`)"
+            )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    campaign = campaign_of(session.config)
+    if not campaign.active or session.config.option.collectonly:
+        return  # collecting only (e.g. to compute coverage) runs nothing and writes nothing
+    campaign.output.mkdir(parents=True, exist_ok=True)
+    (campaign.output / "evidence").mkdir(exist_ok=True)
+    campaign.journal.write_text("", encoding="utf-8")
+    if campaign.config.external:
+        _bring_up_sut(session, campaign)
+
+
+def _bring_up_sut(session: pytest.Session, campaign: Campaign) -> None:
+    """Start the SUT if asked, and wait (bounded) until it answers; otherwise end the run with 3."""
+    sut = campaign.config.sut
+    url = sut.health_url or sut.token_endpoint
+    assert url is not None
+    try:
+        if sut.start:
+            campaign.sut_process = SutProcess(sut.start, campaign.output / "sut.log")
+            campaign.sut_process.start(cwd=campaign.config.source.parent if campaign.config.source else None)
+        wait_until_answering(
+            url, timeout_s=sut.startup_timeout_s, ca_file=sut.ca_file, process=campaign.sut_process
+        )
+    except SutUnreachable as exc:
+        abort_campaign(session.config, str(exc))
+
+
+def abort_campaign(config: pytest.Config, reason: str) -> None:
+    """End the run now with exit status 3, after writing the report of what ran so far."""
+    campaign = campaign_of(config)
+    _stop_sut(campaign)
+    write_campaign(campaign, CampaignStatus(complete=False, errors=(reason,)))
+    campaign.written = True
+    pytest.exit(f"system under test unreachable: {reason}", returncode=SUT_UNREACHABLE)
+
+
+def _stop_sut(campaign: Campaign) -> None:
+    if campaign.sut_process is not None:
+        campaign.sut_process.stop()
+        campaign.sut_process = None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    campaign = config.stash.get(_CAMPAIGN, None)
+    if campaign is not None:
+        _stop_sut(campaign)
+
+
+@pytest.fixture
+def checks(request: pytest.FixtureRequest) -> CheckRecorder:
+    """The recorder a scenario records its checks into."""
+    recorder = request.node.stash.get(_RECORDER, None)
+    if recorder is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid} uses `checks` but declares no @pytest.mark.{MARKER}(...) requirements"
+        )
+    return recorder
+
+
+@pytest.fixture(scope="session")
+def psc_config(request: pytest.FixtureRequest) -> Config:
+    """The campaign configuration (defaults when no --psc-config was given)."""
+    return campaign_of(request.config).config
+
+
+@pytest.fixture(scope="session")
+def evidence(request: pytest.FixtureRequest) -> EvidenceRecorder:
+    """Every exchange of the campaign, tagged with the scenario it happened in."""
+    return campaign_of(request.config).evidence
+
+
+@pytest.fixture(scope="session")
+def sut_role(request: pytest.FixtureRequest) -> Role:
+    return campaign_of(request.config).role
+
+
+def _bring_up_request(campaign: Campaign) -> BringUpRequest:
+    return BringUpRequest(campaign.config, campaign.output, campaign.sut.faults, campaign.sut.variants)
+
+
+@pytest.fixture(scope="session")
+def counterparts(request: pytest.FixtureRequest, pki: TestPKI, evidence: EvidenceRecorder) -> Iterator[Any]:
+    """The counterparts the role's SUT talks to, started for the whole campaign."""
+    campaign = campaign_of(request.config)
+    with bring_up(campaign.role).counterparts(_bring_up_request(campaign), pki, evidence) as suite:
+        yield suite
+
+
+@pytest.fixture(scope="session")
+def sut(request: pytest.FixtureRequest, counterparts: Any) -> Iterator[SutEndpoints]:
+    """The system under test, up and answering: the vendor's, or the role's embedded reference SUT.
+
+    An embedded SUT that does not start is the harness's failure: the campaign ends with status 3.
+    """
+    campaign = campaign_of(request.config)
+    with ExitStack() as stack:
+        try:
+            endpoints = stack.enter_context(
+                bring_up(campaign.role).sut(_bring_up_request(campaign), counterparts)
+            )
+        except Exception as exc:
+            abort_campaign(request.config, f"the {campaign.role.value} under test did not start: {exc}")
+            raise
+        if endpoints.embedded:
+            campaign.sut = dataclasses.replace(campaign.sut, name=endpoints.name, base_url=endpoints.base_url)
+        yield endpoints
+
+
+@pytest.fixture(autouse=True)
+def _psc_allure_labels(request: pytest.FixtureRequest) -> None:
+    """Label Allure results with requirement ids when allure-pytest is active."""
+    marker = request.node.get_closest_marker(MARKER)
+    # allure-pytest only records results when --alluredir is given (its plugin name varies with -p).
+    if marker is None or not getattr(request.config.option, "allure_report_dir", None):
+        return
+    import allure  # imported here: allure-pytest is optional
+
+    index = requirement_index()
+    for rid in marker.args:
+        allure.dynamic.label("requirement", rid)
+        url = index[rid].url
+        if url:
+            allure.dynamic.link(url, name=rid, link_type="requirement")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return
+    item.stash[_RECORDER] = CheckRecorder(declared=frozenset(marker.args))
+    campaign_of(item.config).evidence.set_scenario(item.nodeid)
+    item.stash[_STARTED] = time.monotonic()
+    item.stash[_PHASES] = {}
+    for rid in marker.args:
+        item.user_properties.append(("requirement", rid))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    recorder = item.stash.get(_RECORDER, None)
+    if recorder is None:
+        return (yield)
+    try:
+        with _time_bound(campaign_of(item.config).config.timeouts.scenario_s, item.nodeid):
+            result = yield
+    except PrerequisiteNotMet as exc:
+        blocker = exc.result
+        recorder.unjudged(
+            f"not judged: {blocker.name} did not hold ({blocker.message})",
+            root_cause=blocker.root_cause or f"{blocker.name}: {blocker.message}",
+            blocked_by=blocker.name,
+        )
+        pytest.skip(INCONCLUSIVE_PREFIX + str(exc))
+    except CheckFailed:
+        stopper = recorder.stopped_by
+        if stopper is not None:
+            recorder.unjudged(
+                f"not judged: the scenario stopped when {stopper.name} failed",
+                root_cause=f"{stopper.name}: {stopper.message}",
+                blocked_by=stopper.name,
+            )
+        raise
+    except BaseException as exc:
+        if not isinstance(exc, pytest.skip.Exception | AssertionError):
+            recorder.unjudged(
+                f"not judged: the scenario ended in error ({type(exc).__name__}: {str(exc)[:300]})",
+                root_cause=f"{type(exc).__name__}: {str(exc)[:300]}",
+            )
+        raise
+    if recorder.failures:
+        names = ", ".join(sorted({f.name for f in recorder.failures}))
+        raise CheckFailed(f"failed check(s): {names}")
+    marker = item.get_closest_marker(MARKER)
+    needs_sut = bool(marker and marker.kwargs.get("sut", True))
+    outcome, why = scenario_outcome(
+        pytest_outcome="passed",
+        checks=recorder.results,
+        sut_exchanges=recorder.sut_exchanges + campaign_of(item.config).evidence.count(scenario=item.nodeid),
+        needs_sut=needs_sut,
+    )
+    if outcome is Outcome.NOT_RUN:
+        pytest.skip(NOT_RUN_PREFIX + why)
+    if outcome is Outcome.INCONCLUSIVE:
+        pytest.skip(INCONCLUSIVE_PREFIX + why)
+    return result
+
+
+@contextmanager
+def _time_bound(seconds: float, nodeid: str) -> Iterator[None]:
+    """Interrupt a scenario that overruns, so a silent SUT cannot hang the campaign."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise ScenarioTimeout(f"{nodeid} exceeded its {seconds:g} s bound ([timeouts] scenario_s)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    phases = item.stash.get(_PHASES, None)
+    if phases is None:
+        return report
+    phases[report.when] = report
+    if report.when == "teardown":
+        record = _scenario_record(item, phases)
+        campaign = campaign_of(item.config)
+        campaign.evidence.set_scenario(None)
+        campaign.records.append(record)
+        with campaign.journal.open("a", encoding="utf-8") as journal:
+            journal.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
+    elif report.when == "call" and call.excinfo is not None:
+        # Keep why a scenario did not finish, for the report.
+        item.stash[_EXCEPTION] = call.excinfo
+    return report
+
+
+_EXCEPTION = pytest.StashKey[pytest.ExceptionInfo[BaseException]]()
+
+
+def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) -> ScenarioRecord:
+    recorder = item.stash[_RECORDER]
+    marker = item.get_closest_marker(MARKER)
+    assert marker is not None
+    setup, call, teardown = (phases.get(w) for w in ("setup", "call", "teardown"))
+    detail = ""
+    if (setup is not None and setup.failed) or (teardown is not None and teardown.failed):
+        pytest_outcome, detail = "error", _longrepr(setup if setup and setup.failed else teardown)
+    elif (setup is not None and setup.skipped) or (call is not None and call.skipped):
+        pytest_outcome = "skipped"
+        detail = _skip_reason(call if call is not None and call.skipped else setup)
+    elif call is not None and call.failed:
+        excinfo = item.stash.get(_EXCEPTION, None)
+        # A failed check or assertion is the SUT's failure; anything else is an error of the run.
+        judged = excinfo is not None and excinfo.errisinstance(AssertionError)
+        pytest_outcome = "failed" if judged else "error"
+        if excinfo is not None and excinfo.errisinstance(CheckFailed):
+            detail = str(excinfo.value)  # the failed checks; the traceback would only show the plugin
+        else:
+            detail = _longrepr(call)
+    else:
+        pytest_outcome = "passed"
+    # Exchanges with the SUT: those the scenario declared, and every recorded exchange (calls to
+    # the SUT and the SUT's calls to the counterparts) that happened while it ran.
+    sut_exchanges = recorder.sut_exchanges + campaign_of(item.config).evidence.count(scenario=item.nodeid)
+    if pytest_outcome == "skipped" and detail.startswith(NOT_RUN_PREFIX):
+        outcome, detail = Outcome.NOT_RUN, detail[len(NOT_RUN_PREFIX) :]
+    elif pytest_outcome == "skipped" and detail.startswith(INCONCLUSIVE_PREFIX):
+        outcome, detail = Outcome.INCONCLUSIVE, detail[len(INCONCLUSIVE_PREFIX) :]
+    else:
+        outcome, why = scenario_outcome(
+            pytest_outcome=pytest_outcome,
+            checks=recorder.results,
+            sut_exchanges=sut_exchanges,
+            needs_sut=bool(marker.kwargs.get("sut", True)),
+        )
+        detail = detail or why
+    doc = getattr(item, "obj", None).__doc__ if hasattr(item, "obj") else None
+    return ScenarioRecord(
+        nodeid=item.nodeid,
+        requirements=tuple(marker.args),
+        outcome=outcome,
+        checks=list(recorder.results),
+        duration_s=time.monotonic() - item.stash[_STARTED],
+        title=(doc or "").strip().splitlines()[0] if doc and doc.strip() else "",
+        sut_exchanges=sut_exchanges,
+        needs_sut=bool(marker.kwargs.get("sut", True)),
+        detail=detail,
+    )
+
+
+def _longrepr(report: pytest.TestReport | None) -> str:
+    if report is None:
+        return ""
+    text = report.longreprtext or ""
+    # The last lines say what went wrong; the full traceback stays in pytest's own output.
+    return "\n".join(text.strip().splitlines()[-12:])
+
+
+def _skip_reason(report: pytest.TestReport | None) -> str:
+    if report is None:
+        return ""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return str(longrepr or "")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    campaign = campaign_of(session.config)
+    _stop_sut(campaign)
+    if not campaign.active or campaign.written or session.config.option.collectonly:
+        return
+    status = CampaignStatus(
+        complete=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
+        errors=() if exitstatus in (0, 1) else (f"pytest ended with status {int(exitstatus)}",),
+        selection=session.config.getoption("keyword") or None,
+        notes=tuple(campaign.notes),
+    )
+    write_campaign(campaign, status)
+
+
+def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]:
+    """Write results.json and report.html from the records gathered so far."""
+    doc = build_results(
+        sut=campaign.sut,
+        catalogues=load_catalogues(),
+        scenarios=campaign.records,
+        attestations=campaign.attestations,
+        started_at=campaign.started_at,
+        finished_at=utc_now(),
+        status=status,
+        exchanges={
+            e.id: {
+                "counterpart": e.counterpart,
+                "direction": e.direction,
+                "method": e.method,
+                "url": safe_url(e.url),
+                "status": e.status,
+                "error": e.error,
+            }
+            for e in campaign.evidence.exchanges()
+        },
+    )
+    campaign.output.mkdir(parents=True, exist_ok=True)
+    campaign.evidence.write(campaign.output / "evidence")
+    write_results(doc, campaign.output / "results.json")
+    (campaign.output / "report.html").write_text(render_html(doc, campaign.lang), encoding="utf-8")
+    return doc

@@ -1,0 +1,308 @@
+"""`results.json` (BRIEF §5): built from scenario records, validated against the shipped schema.
+
+The document is language-neutral (titles carry both languages) so that every renderer, and
+any auditor's script, reads the same facts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from conformance import __version__
+from conformance.campaign.verdicts import (
+    Attestation,
+    CheckResult,
+    Outcome,
+    RequirementVerdict,
+    ScenarioRecord,
+    Severity,
+    Status,
+    Verdict,
+    aggregate,
+)
+from conformance.requirements import Catalogue
+from conformance.roles import Role
+
+SCHEMA_VERSION = 2  # 2: `inconclusive`, conditions with basis, strength and status
+
+
+@dataclass(frozen=True)
+class SutInfo:
+    role: Role
+    name: str
+    base_url: str | None
+    faults: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """Whether the campaign ran to its end; a report is written either way."""
+
+    complete: bool = True
+    errors: tuple[str, ...] = ()
+    selection: str | None = None  # the -k expression, when the run was narrowed
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def build_results(
+    *,
+    sut: SutInfo,
+    catalogues: Sequence[Catalogue],
+    scenarios: Sequence[ScenarioRecord],
+    attestations: Mapping[str, Attestation],
+    started_at: str,
+    finished_at: str,
+    status: CampaignStatus | None = None,
+    exchanges: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`exchanges`: id -> short summary (counterpart, method, url, status) of the evidence cited."""
+    status = status or CampaignStatus()
+    requirements = [r for c in catalogues for r in c.requirements]
+    verdicts = aggregate(requirements, sut.role, scenarios, attestations)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "harness": {"name": "psc-conformance", "version": __version__},
+        "sut": {
+            "role": sut.role.value,
+            "name": sut.name,
+            "base_url": sut.base_url,
+            "faults": list(sut.faults),
+            "variants": list(sut.variants),
+        },
+        "catalogues": [
+            {
+                "id": c.id,
+                "title": c.title_in("fr"),
+                "titles": dict(c.title),
+                "version": c.version,
+                "source": c.source,
+                "url": c.url,
+            }
+            for c in catalogues
+        ],
+        "requirements": [_requirement_entry(v) for v in verdicts],
+        "scenarios": [_scenario_entry(s) for s in scenarios],
+        "summary": {
+            "verdicts": dict(sorted(Counter(v.verdict.value for v in verdicts).items())),
+            "outcomes": dict(sorted(Counter(s.outcome.value for s in scenarios).items())),
+        },
+        "campaign": {
+            "complete": status.complete,
+            "errors": list(status.errors),
+            "selection": status.selection,
+            "notes": list(status.notes),
+        },
+        "exchanges": _cited_exchanges(scenarios, exchanges or {}),
+        "started_at": started_at,
+        "finished_at": finished_at,
+    }
+
+
+def _cited_exchanges(
+    scenarios: Sequence[ScenarioRecord], exchanges: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Summaries of the exchanges the checks cite, so a reader sees the evidence beside the verdict."""
+    cited = {ref for s in scenarios for c in s.checks for ref in c.evidence}
+    return {ref: dict(exchanges[ref]) for ref in sorted(cited) if ref in exchanges}
+
+
+def _requirement_entry(v: RequirementVerdict) -> dict[str, Any]:
+    req = v.requirement
+    entry: dict[str, Any] = {
+        "id": req.id,
+        "catalogue": req.catalogue,
+        "verdict": v.verdict.value,
+        "scenarios": list(v.scenarios),
+        "title": dict(req.title),
+        "level": req.level.value,
+        "method": (v.method or req.method).value,
+        "applies_to": sorted(r.value for r in req.applies_to),
+        "source": req.source,
+        "checks_run": v.checks_run,
+        "checks_failed": v.checks_failed,
+        "checks_inconclusive": v.checks_inconclusive,
+    }
+    if v.blockages:
+        entry["inconclusive"] = [
+            {
+                "scenario": b.scenario,
+                "condition": b.condition,
+                "reason": b.reason,
+                "root_cause": b.root_cause or b.reason,
+                "blocked_by": b.blocked_by or None,
+                "failed_in": b.failed_in or None,
+            }
+            for b in v.blockages
+        ]
+    if v.attestation:
+        a = v.attestation
+        entry["attestation"] = {"by": a.by, "date": a.date, "evidence": a.evidence}
+    return entry
+
+
+def _scenario_entry(s: ScenarioRecord) -> dict[str, Any]:
+    return {
+        "nodeid": s.nodeid,
+        "title": s.title,
+        "outcome": s.outcome.value,
+        "requirements": list(s.requirements),
+        "checks": [
+            {
+                "requirement": rid,
+                "ok": c.ok,
+                "message": c.message,
+                "name": c.name,
+                "severity": c.severity.value,
+                "title": dict(c.title),
+                "evidence": list(c.evidence),
+                **_condition_fields(c),
+            }
+            for c in s.checks
+            for rid in c.requirements
+        ],
+        "duration_s": round(s.duration_s, 4),
+        "sut_exchanges": s.sut_exchanges,
+        "needs_sut": s.needs_sut,
+        "detail": s.detail,
+    }
+
+
+def _condition_fields(c: CheckResult) -> dict[str, Any]:
+    """What schema 2 adds to a check: how it was judged, on what basis, and what blocked it."""
+    assert c.status is not None
+    fields: dict[str, Any] = {
+        "status": c.status.value,
+        "basis": c.basis,
+        "strength": c.strength,
+        "prerequisite": c.prerequisite,
+    }
+    if c.status is Status.INCONCLUSIVE:
+        fields["root_cause"] = c.root_cause or c.message
+        fields["blocked_by"] = c.blocked_by or None
+    return fields
+
+
+def record_to_json(record: ScenarioRecord) -> dict[str, Any]:
+    """One line of the campaign journal: a scenario record, lossless, unlike `results.json`."""
+    return {
+        "nodeid": record.nodeid,
+        "requirements": list(record.requirements),
+        "outcome": record.outcome.value,
+        "checks": [
+            {
+                "name": c.name,
+                "requirements": list(c.requirements),
+                "ok": c.ok,
+                "severity": c.severity.value,
+                "message": c.message,
+                "title": dict(c.title),
+                "evidence": list(c.evidence),
+                "status": c.status.value if c.status else None,
+                "basis": c.basis,
+                "strength": c.strength,
+                "prerequisite": c.prerequisite,
+                "root_cause": c.root_cause,
+                "blocked_by": c.blocked_by,
+            }
+            for c in record.checks
+        ],
+        "duration_s": record.duration_s,
+        "title": record.title,
+        "sut_exchanges": record.sut_exchanges,
+        "needs_sut": record.needs_sut,
+        "detail": record.detail,
+    }
+
+
+def record_from_json(data: Mapping[str, Any]) -> ScenarioRecord:
+    return ScenarioRecord(
+        nodeid=data["nodeid"],
+        requirements=tuple(data["requirements"]),
+        outcome=Outcome(data["outcome"]),
+        checks=[
+            CheckResult(
+                name=c["name"],
+                requirements=tuple(c["requirements"]),
+                ok=c["ok"],
+                severity=Severity(c["severity"]),
+                message=c["message"],
+                title=c.get("title", {}),
+                evidence=tuple(c.get("evidence", ())),
+                status=Status(c["status"]) if c.get("status") else None,
+                basis=c.get("basis", ""),
+                strength=c.get("strength", ""),
+                prerequisite=c.get("prerequisite", False),
+                root_cause=c.get("root_cause", ""),
+                blocked_by=c.get("blocked_by", ""),
+            )
+            for c in data["checks"]
+        ],
+        duration_s=data["duration_s"],
+        title=data.get("title", ""),
+        sut_exchanges=data.get("sut_exchanges", 0),
+        needs_sut=data.get("needs_sut", True),
+        detail=data.get("detail", ""),
+    )
+
+
+def read_journal(path: Path) -> list[ScenarioRecord]:
+    """Scenario records of a campaign, including one cut short (a torn last line is dropped)."""
+    records: list[ScenarioRecord] = []
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(record_from_json(json.loads(line)))
+        except (ValueError, KeyError):
+            continue
+    return records
+
+
+@cache
+def results_schema() -> dict[str, Any]:
+    text = resources.files("conformance").joinpath("schemas/results.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_results(doc: Mapping[str, Any]) -> None:
+    """Raise `jsonschema.ValidationError` if the document breaks the published contract."""
+    jsonschema.Draft202012Validator(results_schema()).validate(doc)
+
+
+def write_results(doc: Mapping[str, Any], path: Path) -> None:
+    validate_results(doc)
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def failed_requirements(doc: Mapping[str, Any]) -> list[str]:
+    return [r["id"] for r in doc["requirements"] if r["verdict"] == Verdict.FAIL.value]
+
+
+def scenario_outcomes(doc: Mapping[str, Any]) -> Counter[str]:
+    return Counter(s["outcome"] for s in doc["scenarios"])
+
+
+__all__ = [
+    "CampaignStatus",
+    "Outcome",
+    "SutInfo",
+    "build_results",
+    "failed_requirements",
+    "read_journal",
+    "record_from_json",
+    "record_to_json",
+    "results_schema",
+    "validate_results",
+    "write_results",
+]

@@ -1,0 +1,138 @@
+"""What a consumer scenario drives: the SUT's API Conformité as an LPS, and the counterparts around it.
+
+Scenarios read as a test plan on top of this: "LPS 1 connects professional 1", "what did PSC see
+since the scenario began". Every call to the SUT goes through a recording client, so the
+evidence of a check is the exchanges themselves.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from conformance.config import DEFAULT_UPSTREAM_TIMEOUT_S
+from conformance.counterparts.identities import TestIdentity
+from conformance.counterparts.observations import Observation
+from conformance.counterparts.suite import Counterparts
+from conformance.evidence import EvidenceRecorder, recording_client
+from conformance.evidence.calls import Call, timed
+from conformance.roles.consumer.conditions.answers import ConnectAnswer
+
+
+@dataclass
+class ConsumerBench:
+    counterparts: Counterparts
+    base_url: str
+    ca_file: Path | None
+    evidence: EvidenceRecorder
+    read_timeout_s: float
+    declared: Mapping[str, float] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+    # -- who is who -------------------------------------------------------------------------------
+
+    @property
+    def lps_ids(self) -> tuple[str, ...]:
+        return self.counterparts.pki.lps_client_ids
+
+    @property
+    def identities(self) -> list[TestIdentity]:
+        return list(self.counterparts.psc.identities.values())
+
+    @property
+    def api_name(self) -> str:
+        return self.counterparts.settings.api_name
+
+    # -- the LPS side -----------------------------------------------------------------------------
+
+    def sut_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def lps(self, *, read_timeout_s: float | None = None) -> httpx.Client:
+        """A new LPS with its own cookie jar, talking to the SUT; every exchange is evidence.
+
+        `read_timeout_s` lengthens its wait where the SUT legitimately takes longer (a CIBA request
+        that PSC keeps pending until its expiry); by default, the campaign's read timeout.
+        """
+        return recording_client(
+            self.evidence,
+            counterpart="sut",
+            verify=self.sut_context(),
+            timeout=httpx.Timeout(read_timeout_s or self.read_timeout_s, connect=5.0),
+            base_url=self.base_url,
+        )
+
+    def connect_body(
+        self,
+        *,
+        client_id: str | None = None,
+        national_id: str | None = None,
+        channel: str = "MOBILE",
+        binding_message: str = "42",
+    ) -> dict[str, str]:
+        return {
+            "nationalId": national_id or self.identities[0].national_id,
+            "bindingMessage": binding_message,
+            "clientId": client_id or self.lps_ids[0],
+            "channel": channel,
+        }
+
+    def connect(self, lps: httpx.Client, **body: Any) -> httpx.Response:
+        return lps.post("/connect", json=self.connect_body(**body))
+
+    def open_session(self, lps: httpx.Client, **body: Any) -> ConnectAnswer:
+        """POST /connect and what the LPS holds afterwards; judge it with `connect_answers_session`."""
+        answer = self.try_connect(lps, **body)
+        return ConnectAnswer(answer, lps.cookies.get("proxy_session_id"))
+
+    def fresh_identity(self) -> TestIdentity:
+        """A professional the SUT has never seen: its first connect cannot reuse any cached token."""
+        return self.counterparts.psc.mint_identity()
+
+    @property
+    def upstream_timeout_s(self) -> float:
+        """The SUT's own read timeout toward PSC and the APIs, as declared (or a default covering
+        common values): what a stalled counterpart must outlast, and what the LPS waits for."""
+        return float(self.declared.get("upstream_timeout_s") or DEFAULT_UPSTREAM_TIMEOUT_S)
+
+    def try_connect(self, lps: httpx.Client, **body: Any) -> httpx.Response | None:
+        """Connect, or None when the SUT did not answer in time: what it sent PSC is still judged."""
+        try:
+            return self.connect(lps, **body)
+        except httpx.TransportError:
+            return None
+
+    def call(self, lps: httpx.Client, method: str, path: str, **kwargs: Any) -> Call:
+        """One timed request of `lps` to the SUT; a transport failure is kept as evidence, not raised."""
+        return timed(lps, method, path, **kwargs)
+
+    def session_data(
+        self, session: Mapping[str, str], *, client_id: str | None = None, national_id: str | None = None
+    ) -> dict[str, str]:
+        """The body of the API PSC's POST /signsessiondata for a connected session."""
+        return {
+            "nationalId": national_id or self.identities[0].national_id,
+            "clientID": client_id or self.lps_ids[0],
+            "proxy_session_id": session["proxy_session_id"],
+            "session_state": session["session_state"],
+        }
+
+    def send_path(self, endpoint: str = "signsessiondata") -> str:
+        return f"/send/{self.api_name}/{endpoint}"
+
+    # -- the counterparts' side ------------------------------------------------------------------
+
+    def observed(self, kind: str | None = None, *, since: float, **filters: str | None) -> list[Observation]:
+        """What the counterparts observed since `since` (`ObservationLog.find`: client_id, counterpart)."""
+        return self.counterparts.observations.find(kind, since=since, **filters)
+
+    def exchange_ids(self, observations: list[Observation]) -> list[str]:
+        return [o.exchange_id for o in observations if o.exchange_id]

@@ -1,0 +1,1 @@
+"""Conditions that judge either role the same way (the SUT's own TLS endpoints)."""
