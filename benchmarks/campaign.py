@@ -1,6 +1,6 @@
-"""Time one campaign against the embedded reference proxy, and what each scenario costs.
+"""Time one campaign against the embedded reference SUT of a role, and what each scenario costs.
 
-    python benchmarks/campaign.py [--runs N] [--top N]
+    python benchmarks/campaign.py [--role consumer|provider] [--runs N] [--top N]
 
 Prints the wall time of each `psc-conformance run` (process start to report written), the time
 spent in scenarios, the cost per theme (scenario module) and the slowest scenarios.
@@ -16,11 +16,15 @@ from collections import defaultdict
 from pathlib import Path
 
 from conformance.campaign.matrix import run_campaign
+from conformance.roles import Role
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--role", choices=[r.value for r in Role], default="consumer", help="default consumer"
     )
     parser.add_argument("--runs", type=int, default=1, help="campaigns to run (default 1)")
     parser.add_argument("--top", type=int, default=10, help="slowest scenarios to list (default 10)")
@@ -28,7 +32,7 @@ def main() -> int:
     walls: list[float] = []
     with tempfile.TemporaryDirectory(prefix="psc-bench-") as tmp:
         for run in range(args.runs):
-            outcome = run_campaign(None, Path(tmp) / f"run-{run}")
+            outcome = run_campaign(None, Path(tmp) / f"run-{run}", role=Role(args.role))
             if outcome.exit_status != 0:
                 print(f"run {run}: exit {outcome.exit_status} {outcome.errors}", file=sys.stderr)
                 return 1
@@ -41,7 +45,7 @@ def main() -> int:
     )
     print(
         f"{len(durations)} scenarios, {in_scenarios:.1f} s in scenarios, "
-        f"{walls[-1] - in_scenarios:.1f} s of set-up (processes, counterparts, reference proxy, report)"
+        f"{walls[-1] - in_scenarios:.1f} s of set-up (processes, counterparts, reference SUT, report)"
     )
     print(
         f"per scenario: mean {in_scenarios / len(durations) * 1000:.0f} ms, "

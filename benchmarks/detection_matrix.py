@@ -15,18 +15,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.campaign.matrix import CampaignOutcome, consumer_faults, markdown, run_matrix
+from conformance.campaign.matrix import CampaignOutcome, markdown, role_faults, run_matrix
+from conformance.roles import Role
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--role", choices=[r.value for r in Role], default="consumer", help="default consumer"
+    )
     parser.add_argument("--parallel", type=int, default=3, help="campaigns at a time (default 3)")
     parser.add_argument("--only", nargs="*", metavar="FAULT", help="run these faults only")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the matrix as Markdown")
     args = parser.parse_args()
-    faults: list[str | None] = [None, *(args.only or consumer_faults())]
+    role = Role(args.role)
+    faults: list[str | None] = [None, *(args.only or role_faults(role))]
     started = time.monotonic()
 
     def progress(outcome: CampaignOutcome) -> None:
@@ -39,7 +44,7 @@ def main() -> int:
         print(f"{outcome.wall_time_s:6.1f} s  {name:42} {status}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="psc-matrix-") as tmp:
-        outcomes = run_matrix(faults, Path(tmp), parallel=args.parallel, progress=progress)
+        outcomes = run_matrix(faults, Path(tmp), role=role, parallel=args.parallel, progress=progress)
     wall = time.monotonic() - started
     campaigns = [o.wall_time_s for o in outcomes.values()]
     print(
@@ -50,7 +55,7 @@ def main() -> int:
     reference = outcomes[None]
     print(f"reference SUT: exit {reference.exit_status}, failing {sorted(reference.failing) or 'none'}")
     if args.markdown:
-        args.markdown.write_text(markdown({k: v for k, v in outcomes.items() if k}), encoding="utf-8")
+        args.markdown.write_text(markdown({k: v for k, v in outcomes.items() if k}, role), encoding="utf-8")
     bad = [o for o in outcomes.values() if o.missed or o.unrelated or (o.fault is None and o.failing)]
     return 1 if bad else 0
 

@@ -20,22 +20,27 @@ from pathlib import Path
 from conformance.campaign.matrix import (
     CampaignOutcome,
     Kind,
-    consumer_variants,
+    role_variants,
     run_matrix,
     variation_markdown,
 )
+from conformance.roles import Role
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--role", choices=[r.value for r in Role], default="consumer", help="default consumer"
+    )
     parser.add_argument("--parallel", type=int, default=3, help="campaigns at a time (default 3)")
     parser.add_argument("--only", nargs="*", metavar="VARIANT", help="run these variants only")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the matrix as Markdown")
     parser.add_argument("--checks", action="store_true", help="print every failed check with its message")
     args = parser.parse_args()
-    variants: list[str | None] = list(args.only or consumer_variants())
+    role = Role(args.role)
+    variants: list[str | None] = list(args.only or role_variants(role))
     started = time.monotonic()
 
     def progress(outcome: CampaignOutcome) -> None:
@@ -57,7 +62,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="psc-variation-") as tmp:
         outcomes = run_matrix(
-            variants, Path(tmp), kind=Kind.VARIANT, parallel=args.parallel, progress=progress
+            variants, Path(tmp), kind=Kind.VARIANT, role=role, parallel=args.parallel, progress=progress
         )
     wall = time.monotonic() - started
     campaigns = [o.wall_time_s for o in outcomes.values()]
@@ -69,7 +74,7 @@ def main() -> int:
     )
     print(f"rejected variants: {', '.join(rejected) or 'none'}")
     if args.markdown:
-        args.markdown.write_text(variation_markdown(outcomes), encoding="utf-8")
+        args.markdown.write_text(variation_markdown(outcomes, role), encoding="utf-8")
     return 1 if rejected else 0
 
 
