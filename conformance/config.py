@@ -74,8 +74,10 @@ class CampaignConfig:
     output: Path = Path("reports")
     lang: str = "fr"
     attestations: Path | None = None
+    waivers: Path | None = None  # dérogations: failures accepted until a date (conformance.campaign.waivers)
     pki_dir: Path | None = None
     swagger_dir: Path | None = None  # upstream OpenAPI documents to judge by, unchanged (default: swagger/)
+    signing_key: Path | None = None  # PEM private key signing the run's manifest (default: one per run)
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def _https_url(table: _Table, key: str) -> str | None:
 
 
 def _parse_campaign(table: _Table, base: Path) -> CampaignConfig:
-    table.check_keys({"output", "lang", "attestations", "pki_dir", "swagger_dir"})
+    table.check_keys({"output", "lang", "attestations", "waivers", "pki_dir", "swagger_dir", "signing_key"})
     lang = table.get("lang", str, "fr")
     if lang not in LANGS:
         raise table.error("lang", f"{lang!r} is not one of {', '.join(LANGS)}")
@@ -224,8 +226,10 @@ def _parse_campaign(table: _Table, base: Path) -> CampaignConfig:
         output=table.path("output", base) or CampaignConfig.output,
         lang=lang,
         attestations=table.path("attestations", base),
+        waivers=table.path("waivers", base),
         pki_dir=table.path("pki_dir", base),
         swagger_dir=table.path("swagger_dir", base),
+        signing_key=table.path("signing_key", base),
     )
 
 

@@ -35,3 +35,9 @@ def openssl() -> OpenSSL:
         )
 
     return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The matrices' tests last: their campaigns start in the background as soon as collection ends
+    (tests/detection/conftest.py), so every other test runs while they do."""
+    items.sort(key=lambda item: item.path.parent.name == "detection")

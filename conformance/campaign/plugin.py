@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
+import shlex
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -38,11 +41,20 @@ from conformance.campaign.results import (
     write_results,
 )
 from conformance.campaign.sut import SutProcess, SutUnreachable, wait_until_answering
-from conformance.campaign.verdicts import Attestation, Outcome, ScenarioRecord, scenario_outcome
+from conformance.campaign.verdicts import (
+    Attestation,
+    CheckResult,
+    Outcome,
+    ScenarioRecord,
+    Severity,
+    Status,
+    scenario_outcome,
+)
+from conformance.campaign.waivers import Waiver, load_waivers
 from conformance.config import Config, load_config, load_resolved
 from conformance.errors import UsageError
 from conformance.evidence import EvidenceRecorder
-from conformance.evidence.redact import safe_url
+from conformance.evidence.summary import summarize
 from conformance.pki import TestPKI
 from conformance.report import render_html
 from conformance.requirements import load_catalogues, requirement_index
@@ -77,6 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--psc-output", metavar="DIR", help="where results.json and report.html are written")
     group.addoption("--psc-lang", choices=["fr", "en"], help="language of report.html (default fr)")
     group.addoption("--psc-attestations", metavar="FILE", help="attestation file (TOML)")
+    group.addoption("--psc-waivers", metavar="FILE", help="waiver file (TOML): failures accepted for a time")
     group.addoption(
         "--psc-fault",
         action="append",
@@ -118,6 +131,7 @@ class Campaign:
     evidence: EvidenceRecorder = field(default_factory=EvidenceRecorder)
     notes: list[str] = field(default_factory=list)  # shown in the report's header
     swagger_dir: Path | None = None
+    waivers: dict[str, Waiver] = field(default_factory=dict)  # dérogations, by requirement id
 
     @property
     def journal(self) -> Path:
@@ -152,6 +166,8 @@ def _make_campaign(config: pytest.Config) -> Campaign:
     )
     attestation_file = option("--psc-attestations") or cfg.campaign.attestations
     attestations = load_attestations(Path(attestation_file)) if attestation_file else {}
+    waiver_file = option("--psc-waivers") or cfg.campaign.waivers
+    waivers = load_waivers(Path(waiver_file)) if waiver_file else {}
     sut = SutInfo(
         role=role,
         name=option("--psc-sut-name") or cfg.sut.name,
@@ -159,7 +175,9 @@ def _make_campaign(config: pytest.Config) -> Campaign:
         faults=tuple(option("--psc-fault")),
         variants=tuple(option("--psc-variant")),
     )
-    campaign = Campaign(cfg, role, output, option("--psc-lang") or cfg.campaign.lang, attestations, sut)
+    campaign = Campaign(
+        cfg, role, output, option("--psc-lang") or cfg.campaign.lang, attestations, sut, waivers=waivers
+    )
     swagger = option("--psc-swagger")
     campaign.swagger_dir = Path(swagger).resolve() if swagger else cfg.campaign.swagger_dir
     return campaign
@@ -170,6 +188,7 @@ def _resolved_campaign(path: Path, output: str | None) -> Campaign:
     cfg = load_resolved(path)
     document = json.loads(path.read_text(encoding="utf-8"))
     attestations = load_attestations(cfg.campaign.attestations) if cfg.campaign.attestations else {}
+    waivers = load_waivers(cfg.campaign.waivers) if cfg.campaign.waivers else {}
     sut = SutInfo(
         role=cfg.sut.role,
         name=cfg.sut.name,
@@ -177,7 +196,9 @@ def _resolved_campaign(path: Path, output: str | None) -> Campaign:
         faults=tuple(document.get("faults", ())),
         variants=tuple(document.get("variants", ())),
     )
-    campaign = Campaign(cfg, cfg.sut.role, Path(output or path.parent), cfg.campaign.lang, attestations, sut)
+    campaign = Campaign(
+        cfg, cfg.sut.role, Path(output or path.parent), cfg.campaign.lang, attestations, sut, waivers=waivers
+    )
     campaign.swagger_dir = cfg.campaign.swagger_dir
     return campaign
 
@@ -310,12 +331,16 @@ def sut(request: pytest.FixtureRequest, counterparts: Any) -> Iterator[SutEndpoi
         yield endpoints
 
 
+def _allure_active(config: pytest.Config) -> bool:
+    # allure-pytest only records results when --alluredir is given (its plugin name varies with -p).
+    return bool(getattr(config.option, "allure_report_dir", None))
+
+
 @pytest.fixture(autouse=True)
 def _psc_allure_labels(request: pytest.FixtureRequest) -> None:
     """Label Allure results with requirement ids when allure-pytest is active."""
     marker = request.node.get_closest_marker(MARKER)
-    # allure-pytest only records results when --alluredir is given (its plugin name varies with -p).
-    if marker is None or not getattr(request.config.option, "allure_report_dir", None):
+    if marker is None or not _allure_active(request.config):
         return
     import allure  # imported here: allure-pytest is optional
 
@@ -325,6 +350,69 @@ def _psc_allure_labels(request: pytest.FixtureRequest) -> None:
         url = index[rid].url
         if url:
             allure.dynamic.link(url, name=rid, link_type="requirement")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Allure: one step per condition the scenario recorded, and its exchanges attached, redacted.
+
+    Done first thing in teardown: the judgements are complete, and the scenario's Allure result is still
+    the one steps and attachments go to (fixture finalizers get Allure results of their own after this).
+    """
+    recorder = item.stash.get(_RECORDER, None)
+    if recorder is None or not _allure_active(item.config):
+        return
+    import allure
+    from allure_commons import plugin_manager
+
+    campaign = campaign_of(item.config)
+    for result in recorder.results:
+        step = str(uuid.uuid4())
+        plugin_manager.hook.start_step(
+            uuid=step, title=_allure_step_title(result, campaign.lang), params=_allure_step_params(result)
+        )
+        # Allure reads a step's status from the exception that ended it.
+        ended_by: BaseException | None = None
+        if result.status is Status.FAILED:
+            ended_by = AssertionError(result.message)
+        elif result.status is Status.INCONCLUSIVE:
+            ended_by = pytest.skip.Exception(result.message)
+        plugin_manager.hook.stop_step(
+            uuid=step, exc_type=type(ended_by) if ended_by else None, exc_val=ended_by, exc_tb=None
+        )
+    cited = {ref for result in recorder.results for ref in result.evidence}
+    exchanges = {
+        e.id: summarize(e)  # redacted as in results.json
+        for e in campaign.evidence.exchanges()
+        if e.scenario == item.nodeid or e.id in cited
+    }
+    if exchanges:
+        allure.attach(
+            json.dumps(exchanges, indent=2, ensure_ascii=False),
+            name="exchanges (redacted)",
+            attachment_type=allure.attachment_type.JSON,
+        )
+
+
+def _allure_step_title(result: CheckResult, lang: str) -> str:
+    title = result.title.get(lang) or result.title.get("fr") or ""
+    kind = "prerequisite " if result.prerequisite else ""
+    return f"{kind}{result.name} — {title}" if title else f"{kind}{result.name}"
+
+
+def _allure_step_params(result: CheckResult) -> dict[str, str]:
+    status = result.status.value if result.status else ""
+    if result.status is Status.FAILED and result.severity is Severity.WARNING:
+        status += " (warning)"
+    params = {
+        "status": status,
+        "observed": result.message,
+        "requirements": ", ".join(result.requirements),
+        "strength": result.strength,
+        "basis": result.basis,
+        "evidence": ", ".join(result.evidence),
+    }
+    return {name: value for name, value in params.items() if value}
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -517,7 +605,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]:
-    """Write results.json and report.html from the records gathered so far."""
+    """Write results.json and report.html from the records gathered so far.
+
+    Only the exchanges a check cites are summarized (redacted) into results.json; `campaign.rerun` is the
+    command that replays this campaign against the same SUT, so the report can print, for each failure,
+    the one command that replays just that scenario.
+    """
+    rerun = ["psc-conformance", "run", "--role", campaign.role.value]
+    if campaign.config.source is not None:
+        rerun += ["--config", str(Path(campaign.config.source).resolve())]
+    if campaign.swagger_dir is not None:
+        rerun += ["--swagger", str(Path(campaign.swagger_dir).resolve())]
+    for option, names in (("--fault", campaign.sut.faults), ("--variant", campaign.sut.variants)):
+        rerun += [arg for name in names for arg in (option, name)]
+    cited = {ref for record in campaign.records for check in record.checks for ref in check.evidence}
     doc = build_results(
         sut=campaign.sut,
         catalogues=load_catalogues(),
@@ -526,18 +627,13 @@ def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]
         started_at=campaign.started_at,
         finished_at=utc_now(),
         status=status,
-        exchanges={
-            e.id: {
-                "counterpart": e.counterpart,
-                "direction": e.direction,
-                "method": e.method,
-                "url": safe_url(e.url),
-                "status": e.status,
-                "error": e.error,
-            }
-            for e in campaign.evidence.exchanges()
-        },
+        exchanges={e.id: summarize(e) for e in campaign.evidence.exchanges() if e.id in cited},
+        rerun=shlex.join(rerun),
+        waivers=campaign.waivers,
     )
+    resolved = campaign.output / "campaign.json"
+    if resolved.is_file():
+        doc["campaign"]["config_sha256"] = hashlib.sha256(resolved.read_bytes()).hexdigest()
     campaign.output.mkdir(parents=True, exist_ok=True)
     campaign.evidence.write(campaign.output / "evidence")
     write_results(doc, campaign.output / "results.json")

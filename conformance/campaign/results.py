@@ -29,6 +29,7 @@ from conformance.campaign.verdicts import (
     Verdict,
     aggregate,
 )
+from conformance.campaign.waivers import Waiver, apply_waivers, run_date
 from conformance.requirements import Catalogue
 from conformance.roles import Role
 
@@ -64,11 +65,17 @@ def build_results(
     finished_at: str,
     status: CampaignStatus | None = None,
     exchanges: Mapping[str, Mapping[str, Any]] | None = None,
+    rerun: str | None = None,
+    waivers: Mapping[str, Waiver] | None = None,
 ) -> dict[str, Any]:
-    """`exchanges`: id -> short summary (counterpart, method, url, status) of the evidence cited."""
+    """`exchanges`: id -> summary of the evidence cited (`conformance.evidence.summary.summarize`);
+    `rerun`: the command that re-runs this campaign against the same SUT (the report adds `-k`)."""
     status = status or CampaignStatus()
     requirements = [r for c in catalogues for r in c.requirements]
     verdicts = aggregate(requirements, sut.role, scenarios, attestations)
+    requirement_entries = [_requirement_entry(v) for v in verdicts]
+    # `waivers`: a waived failure keeps its verdict; its entry says so, and `summary.waived` counts it.
+    waived = apply_waivers(requirement_entries, waivers, run_date(started_at)) if waivers else 0
     return {
         "schema_version": SCHEMA_VERSION,
         "harness": {"name": "psc-conformance", "version": __version__},
@@ -90,17 +97,19 @@ def build_results(
             }
             for c in catalogues
         ],
-        "requirements": [_requirement_entry(v) for v in verdicts],
+        "requirements": requirement_entries,
         "scenarios": [_scenario_entry(s) for s in scenarios],
         "summary": {
             "verdicts": dict(sorted(Counter(v.verdict.value for v in verdicts).items())),
             "outcomes": dict(sorted(Counter(s.outcome.value for s in scenarios).items())),
+            "waived": waived,
         },
         "campaign": {
             "complete": status.complete,
             "errors": list(status.errors),
             "selection": status.selection,
             "notes": list(status.notes),
+            "rerun": rerun,
         },
         "exchanges": _cited_exchanges(scenarios, exchanges or {}),
         "started_at": started_at,
@@ -128,6 +137,9 @@ def _requirement_entry(v: RequirementVerdict) -> dict[str, Any]:
         "method": (v.method or req.method).value,
         "applies_to": sorted(r.value for r in req.applies_to),
         "source": req.source,
+        **({"url": req.url} if req.url else {}),
+        # How the harness reads it, for this role (a data provider's login rules are declared).
+        **({"notes": dict(v.notes)} if v.notes else {}),
         "checks_run": v.checks_run,
         "checks_failed": v.checks_failed,
         "checks_inconclusive": v.checks_inconclusive,

@@ -148,6 +148,7 @@ class RequirementVerdict:
     blockages: tuple[Blockage, ...] = ()
     checks_inconclusive: int = 0
     method: Method | None = None  # how it is established for the campaign's role (None: its default)
+    notes: Mapping[str, str] = field(default_factory=dict)  # how the harness reads it, for that role
 
 
 def scenario_outcome(
@@ -255,6 +256,7 @@ def aggregate(
                 checks_failed=sum(1 for c in checks if c.status is Status.FAILED),
                 attestation=attestation if req.method_for(role) is not Method.AUTOMATIC else None,
                 method=req.method_for(role),
+                notes=req.notes_for(role),
                 blockages=blockages,
                 checks_inconclusive=sum(1 for c in checks if c.is_inconclusive),
             )

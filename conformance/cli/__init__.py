@@ -10,15 +10,27 @@ from collections.abc import Sequence
 from conformance import __version__, exitcodes
 from conformance.cli import (
     counterparts_cmd,
+    diff_cmd,
     faults_cmd,
     pki_cmd,
     reference_cmd,
     requirements_cmd,
     run_cmd,
     variants_cmd,
+    verify_cmd,
 )
 
-_COMMANDS = (run_cmd, requirements_cmd, pki_cmd, counterparts_cmd, reference_cmd, faults_cmd, variants_cmd)
+_COMMANDS = (
+    run_cmd,
+    verify_cmd,
+    diff_cmd,
+    requirements_cmd,
+    pki_cmd,
+    counterparts_cmd,
+    reference_cmd,
+    faults_cmd,
+    variants_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

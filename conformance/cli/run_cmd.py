@@ -20,9 +20,12 @@ from typing import Any
 
 from conformance import exitcodes
 from conformance.campaign.results import CampaignStatus, SutInfo, read_journal
+from conformance.campaign.waivers import is_actively_waived, load_waivers, unwaived_failures
 from conformance.config import Config, load_config, to_document
 from conformance.errors import UsageError
 from conformance.paths import project_root, scenarios_root
+from conformance.report import bundle
+from conformance.report.junit import add_requirement_cases
 from conformance.roles import Role
 
 # The upstream OpenAPI document each role's contract is judged by, under `--swagger DIR`.
@@ -32,6 +35,7 @@ UPSTREAM_DOCUMENTS = {
     Role.PROVIDER: ("API-PSC-tests de conformité.json", "API-PSC-tests-de-conformite.json"),
 }
 RESOLVED_CAMPAIGN = "campaign.json"
+ALLURE_IN_RUN = Path("allure-results")  # `--allure` without DIR: inside the run (and its sealed bundle)
 _OUTPUTS = (
     "campaign.json",
     "results.json",
@@ -49,8 +53,9 @@ def register(sub: Any) -> None:
         help="run a conformance campaign and write its report",
         description="Run a campaign against a system under test. Without --config, the embedded "
         "reference SUT of the role is used. Writes report.html, results.json, junit.xml and evidence/ "
-        "into the output directory. Exit status: 0 no requirement failed, 1 at least one failed, "
-        "2 usage or configuration error, 3 SUT unreachable or harness failure.",
+        "into the output directory, and seals them (manifest.json, signed; `psc-conformance verify`). "
+        "Exit status: 0 no requirement failed (or every failure is under an active waiver), 1 at least "
+        "one failed, 2 usage or configuration error, 3 SUT unreachable or harness failure.",
     )
     p.add_argument("--config", type=Path, metavar="FILE", help="campaign configuration (TOML); see docs/")
     p.add_argument(
@@ -90,6 +95,14 @@ def register(sub: Any) -> None:
         help="attestation file (TOML) for requirements established by declaration",
     )
     p.add_argument(
+        "--waivers",
+        type=Path,
+        metavar="FILE",
+        help="waiver file (TOML, dérogations): failures accepted until a date, each with its justification "
+        "and owner; a failure under an active waiver stays `fail` in the report but does not make the run "
+        "exit 1 (see fixtures/waivers.example.toml)",
+    )
+    p.add_argument(
         "--swagger",
         type=Path,
         metavar="DIR",
@@ -97,7 +110,24 @@ def register(sub: Any) -> None:
         "(a note per known defect in the report, each read leniently); default: the project's baseline "
         "of them, swagger/api-conformite-baseline.json",
     )
-    p.add_argument("--allure", action="store_true", help="also write allure-results/ (needs allure-pytest)")
+    p.add_argument(
+        "--allure",
+        nargs="?",
+        const=ALLURE_IN_RUN,
+        type=Path,
+        metavar="DIR",
+        help="also write Allure results (requirement labels and links, a step per condition, the "
+        "exchanges attached) into DIR, relative to the current directory; without DIR, into the run's "
+        "allure-results/. Needs allure-pytest: pip install 'psc-conformance[allure]'; see docs/report.md",
+    )
+    p.add_argument(
+        "--signing-key",
+        type=Path,
+        metavar="FILE",
+        help="PEM private key (EC P-256 or RSA) that signs the run's manifest (default: [campaign] "
+        "signing_key, else a key generated for the run, its public half kept in the run); "
+        "see docs/evidence-bundle.md",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="stream pytest's output to the terminal")
     p.set_defaults(handler=run)
 
@@ -129,6 +159,9 @@ def _run(args: argparse.Namespace) -> int:
         _check_variants(args.variant, role)
     if args.allure and importlib.util.find_spec("allure_pytest") is None:
         raise UsageError("--allure needs allure-pytest: pip install 'psc-conformance[allure]'")
+    signing_key = args.signing_key or config.campaign.signing_key
+    if signing_key is not None:
+        bundle.load_signing_key(signing_key)  # a bad key is a usage error now, not after the campaign
     lang = args.lang or config.campaign.lang
     output, latest_root = _output_dir(args.output, config)
     targets = [str(p) for p in _scenario_dirs(role)]
@@ -164,7 +197,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.allure:
-        argv += ["-p", "allure_pytest.plugin", f"--alluredir={output / 'allure-results'}"]
+        # argparse hands `const` over as is: only a bare --allure is this very object.
+        allure_dir = output / ALLURE_IN_RUN if args.allure is ALLURE_IN_RUN else args.allure.resolve()
+        argv += ["-p", "allure_pytest.plugin", f"--alluredir={allure_dir}"]
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     bound = config.timeouts.campaign_s
     sut_name = config.sut.name if config.external else ""
@@ -184,9 +219,13 @@ def _run(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             code, error = None, f"the campaign exceeded its {bound:g} s bound ([timeouts] campaign_s)"
     doc = _results_or_rescue(output, code, error, config, role, sut_name, lang, args)
+    add_requirement_cases(output / "junit.xml", doc, lang=lang)  # a CI's test view shows requirements
+    manifest = bundle.seal(output, signing_key=signing_key)  # last: every file of the run is in it
     if latest_root is not None:
         _point_latest(latest_root, output)
     _print_summary(doc, output, lang)
+    key = bundle.thumbprint(bundle.load_public_key(manifest.parent / bundle.PUBLIC_KEY))
+    print(f"sealed: {manifest.name} signed by key {key} (psc-conformance verify {output})")
     return _exit_status(doc, code)
 
 
@@ -196,8 +235,11 @@ def _resolve(config: Config, role: Role, lang: str, args: argparse.Namespace) ->
         config.campaign,
         lang=lang,
         attestations=args.attestations.resolve() if args.attestations else config.campaign.attestations,
+        waivers=args.waivers.resolve() if args.waivers else config.campaign.waivers,
         swagger_dir=args.swagger.resolve() if args.swagger else config.campaign.swagger_dir,
     )
+    if campaign.waivers is not None:
+        load_waivers(campaign.waivers)  # a bad waiver file is a usage error now, not in the campaign process
     return dataclasses.replace(config, sut=dataclasses.replace(config.sut, role=role), campaign=campaign)
 
 
@@ -280,12 +322,14 @@ def _results_or_rescue(
             5: "no scenario was selected (check -k)",
         }.get(code or 0, f"the campaign process ended with status {code} (see pytest.log)")
     attestation_file = args.attestations or config.campaign.attestations
+    waiver_file = getattr(args, "waivers", None) or config.campaign.waivers
     campaign = Campaign(
         config=config,
         role=role,
         output=output,
         lang=lang,
         attestations=load_attestations(attestation_file) if attestation_file else {},
+        waivers=load_waivers(waiver_file) if waiver_file else {},
         sut=SutInfo(
             role=role,
             name=sut_name,
@@ -315,7 +359,7 @@ def _exit_status(doc: dict[str, Any], pytest_code: int | None) -> int:
         return exitcodes.USAGE
     if not doc["campaign"]["complete"]:
         return exitcodes.HARNESS_OR_SUT
-    if any(r["verdict"] == "fail" for r in doc["requirements"]):
+    if unwaived_failures(doc["requirements"]):  # a run whose every failure is waived exits 0
         return exitcodes.REQUIREMENT_FAILED
     return exitcodes.OK
 
@@ -329,7 +373,12 @@ def _print_summary(doc: dict[str, Any], output: Path, lang: str) -> None:
     line = ", ".join(f"{t[f'verdict.{v}']} {n}" for v, n in counts.items())
     print(f"{t['verdict']}: {line}")
     print(f"{t['scenarios']}: " + ", ".join(f"{t[f'outcome.{o}']} {n}" for o, n in outcomes.items()))
-    failed = [r["id"] for r in doc["requirements"] if r["verdict"] == "fail"]
+    waived = f" ({t.get('waived', 'waived')})"
+    failed = [
+        r["id"] + (waived if is_actively_waived(r) else "")
+        for r in doc["requirements"]
+        if r["verdict"] == "fail"
+    ]
     if failed:
         print(f"{t['verdict.fail']}: {', '.join(failed)}")
     blocked = [r for r in doc["requirements"] if r["verdict"] == "inconclusive"]

@@ -6,8 +6,22 @@ import pytest
 
 from conformance.cli import main
 
+COMMANDS = [
+    [],
+    ["run"],
+    ["verify"],
+    ["diff"],
+    ["requirements"],
+    ["pki"],
+    ["counterparts"],
+    ["reference", "consumer"],
+    ["reference", "provider"],
+    ["faults"],
+    ["variants"],
+]
 
-@pytest.mark.parametrize("command", [[], ["run"], ["requirements"], ["pki"]])
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "psc-conformance")
 def test_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--help"])

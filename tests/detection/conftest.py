@@ -1,14 +1,19 @@
-"""Both matrices' campaigns, run once in one pool (`PSC_MATRIX_PARALLEL`, default 6 at a time).
+"""Both matrices' campaigns, for both roles, run once in one pool (`PSC_MATRIX_PARALLEL`, default 6).
 
 A campaign mostly waits on the short timers of the embedded reference SUT, so the detection matrix
-(a campaign per fault, and the reference) and the variation matrix (a campaign per variant) share
-one pool: the machine stays busy and the two finish together. Only the campaigns of the selected
+(a campaign per fault, and the reference) and the variation matrix (a campaign per variant) of each
+role share one pool: the machine stays busy and they finish together. The pool starts in the
+background when collection ends, while the rest of the test suite runs (the root conftest puts the
+matrices' tests last); their `campaigns` fixture then waits for it. Only the campaigns of the selected
 tests run (`-k` narrows them).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,21 +22,53 @@ from conformance.campaign.matrix import Campaigns, Job, Kind, run_campaigns
 from conformance.roles import Role
 
 PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "6"))
+_POOL = pytest.StashKey[Future[Campaigns]]()
+_DIRECTORY = pytest.StashKey[Path]()
 
 
-@pytest.fixture(scope="session")
-def campaigns(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Campaigns:
-    jobs: list[Job] = []
+def matrix_jobs(items: list[pytest.Item]) -> list[Job]:
+    """The campaigns the selected matrix tests need, from their parameters and their module's ROLE."""
     here = Path(__file__).parent
-    for item in request.session.items:
+    jobs: list[Job] = []
+    for item in items:
         if item.path.parent != here:
             continue  # another module's `fault` or `variant` parameter is no campaign of ours
         params = getattr(getattr(item, "callspec", None), "params", {})
-        role = Role(getattr(item.module, "ROLE", Role.CONSUMER))
+        role = Role(getattr(getattr(item, "module", None), "ROLE", Role.CONSUMER))
         if "fault" in params:
             jobs.append(Job(Kind.FAULT, params["fault"], role))
         elif "variant" in params:
             jobs.append(Job(Kind.VARIANT, params["variant"], role))
         elif item.name.startswith("test_reference_"):
             jobs.append(Job(Kind.FAULT, None, role))
-    return run_campaigns(jobs, tmp_path_factory.mktemp("matrices"), parallel=PARALLEL)
+    return jobs
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    jobs = matrix_jobs(session.items)
+    if not jobs or session.config.option.collectonly:
+        return
+    directory = Path(tempfile.mkdtemp(prefix="psc-matrices-"))
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-matrices")
+    session.config.stash[_POOL] = executor.submit(run_campaigns, jobs, directory, parallel=PARALLEL)
+    session.config.stash[_DIRECTORY] = directory
+    executor.shutdown(wait=False)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    pool = session.config.stash.get(_POOL, None)
+    if pool is not None:
+        pool.cancel()
+        if not pool.cancelled():
+            pool.exception()  # wait: never leave campaign processes behind the session
+    directory = session.config.stash.get(_DIRECTORY, None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def campaigns(request: pytest.FixtureRequest) -> Campaigns:
+    pool = request.config.stash.get(_POOL, None)
+    if pool is None:
+        pytest.fail("the matrices' campaigns were not started (see tests/detection/conftest.py)")
+    return pool.result()

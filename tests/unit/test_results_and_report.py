@@ -147,7 +147,7 @@ def test_matrix_comes_first_and_lists_every_requirement() -> None:
     page = render_html(doc, "en")
     assert page.index('id="matrix"') < page.index('id="scenarios"')
     for req in doc["requirements"]:
-        assert f">{req['id']}</td>" in page
+        assert f">{req['id']}</a></td>" in page.split('id="matrix"')[1].split("</table>")[0]
     assert "Requirement matrix" in page and "Conformance report" in page
 
 
@@ -169,7 +169,8 @@ def test_cited_exchanges_are_summarised_beside_the_check() -> None:
     validate_results(doc)
     assert list(doc["exchanges"]) == [f"exchange {HOSTILE}"]  # only what a check cites
     page = render_html(doc, "fr")
-    assert "psc: POST" in page and "→ 400" in page and HOSTILE not in page
+    assert "psc: <strong>POST</strong>" in page and "→ <strong>HTTP 400</strong>" in page
+    assert HOSTILE not in page
 
 
 def _inconclusive_campaign() -> dict[str, Any]:
@@ -230,3 +231,18 @@ def test_report_shows_inconclusive_with_its_root_cause_escaped() -> None:
     assert "non concluant" in page and "cause première" in page and HOSTILE not in page
     assert "prérequis (ne vaut pas verdict)" in page and "Fondement" in page
     assert "inconclusive" in render_html(_inconclusive_campaign(), "en")
+
+
+def test_requirement_entries_say_how_the_role_establishes_them() -> None:
+    """A data provider logs nobody in: EXI PSC 09 is declared for it, judged on the wire for a proxy;
+    each entry carries the reading of its role and the source's page."""
+    provider = results(sut=SutInfo(Role.PROVIDER, "API", "https://127.0.0.1:8447", ()), scenarios=[])
+    consumer = results(scenarios=[])
+    validate_results(provider)
+    by_id = {r["id"]: r for r in provider["requirements"]}
+    assert by_id["EXI PSC 09"]["method"] == "declarative" and by_id["EXI PSC 09"]["verdict"] == "manual"
+    assert "fournisseur de données" in by_id["EXI PSC 09"]["notes"]["fr"]
+    assert {r["id"]: r for r in consumer["requirements"]}["EXI PSC 09"]["method"] == "automatic"
+    assert by_id["IG-SEC-21"]["url"].startswith("https://interop.esante.gouv.fr/ig/securisation-transport/")
+    html = render_html(provider, "en")
+    assert "A data provider does not log the professional in" in html
