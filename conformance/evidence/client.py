@@ -29,6 +29,25 @@ EXCHANGE_ID: Final = "exchange_id"  # key of the exchange id in `response.extens
 
 # Client options that configure the default transport; they go to the transport we build and wrap.
 _TRANSPORT_OPTIONS: Final = ("http1", "http2", "limits", "proxy", "cert")
+# No answer of a system under test is legitimately bigger: past it, the harness stops reading (a hostile
+# SUT must not exhaust its memory) and the exchange ends in error.
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+
+
+class ResponseTooLarge(httpx.ReadError):
+    """The SUT's answer outgrew `max_body_bytes`: the harness stopped reading it."""
+
+
+class ExchangeDeadlineExceeded(httpx.ReadTimeout):
+    """The whole exchange (connect, TLS, head and body) outlasted its deadline, though every single read
+    kept within the read timeout: an answer trickled byte by byte."""
+
+
+def total_deadline_s(timeout: httpx.Timeout | float) -> float:
+    """The deadline of one whole exchange: its connect budget plus its read budget, and a second."""
+    if isinstance(timeout, int | float):
+        return 2 * float(timeout) + 1.0
+    return (timeout.connect or 5.0) + (timeout.read or 10.0) + 1.0
 
 
 def recording_client(
@@ -38,9 +57,14 @@ def recording_client(
     verify: ssl.SSLContext,
     timeout: httpx.Timeout | float,
     client_cert_der: bytes | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
     **httpx_kwargs: Any,
 ) -> httpx.Client:
     """An `httpx.Client` recording every exchange into `recorder` under `counterpart`.
+
+    Every exchange is bounded as a whole, not only read by read: past `total_deadline_s(timeout)` or
+    `max_body_bytes` of answer, reading stops with `ExchangeDeadlineExceeded` / `ResponseTooLarge` (both
+    `httpx.TransportError`s, so callers treat them as the SUT not answering properly).
 
     `verify` is required so that no harness call falls back to the system trust store, and `timeout`
     so that a silent SUT cannot hang a campaign. `client_cert_der` is the certificate loaded in `verify`
@@ -55,7 +79,12 @@ def recording_client(
 
     def wrap(transport: httpx.BaseTransport) -> RecordingTransport:
         return RecordingTransport(
-            inner=transport, recorder=recorder, counterpart=counterpart, client_cert_der=client_cert_der
+            inner=transport,
+            recorder=recorder,
+            counterpart=counterpart,
+            client_cert_der=client_cert_der,
+            deadline_s=total_deadline_s(timeout),
+            max_body_bytes=max_body_bytes,
         )
 
     if mounts is not None:
@@ -73,11 +102,15 @@ class RecordingTransport(httpx.BaseTransport):
         recorder: EvidenceRecorder,
         counterpart: str = "sut",
         client_cert_der: bytes | None = None,
+        deadline_s: float | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._inner = inner
         self._recorder = recorder
         self._counterpart = counterpart
         self._client_tls = _client_tls(client_cert_der)
+        self._deadline_s = deadline_s
+        self._max_body_bytes = max_body_bytes
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         exchange_id = self._recorder.new_id()
@@ -130,7 +163,8 @@ class RecordingTransport(httpx.BaseTransport):
                 )
             )
 
-        response.stream = _RecordingStream(response.stream, finish)
+        deadline = None if self._deadline_s is None else start + self._deadline_s
+        response.stream = _RecordingStream(response.stream, finish, deadline, self._max_body_bytes)
         response.extensions[EXCHANGE_ID] = exchange_id
         return response
 
@@ -199,18 +233,33 @@ class _CapturingRequestStream(httpx.SyncByteStream):
 
 
 class _RecordingStream(httpx.SyncByteStream):
-    """Passes the body through, keeps a copy, and records once on close (with the read error, if any)."""
+    """Passes the body through, keeps a copy, and records once on close (with the read error, if any);
+    stops reading past the exchange's deadline (a perf_counter instant) or its size cap."""
 
-    def __init__(self, inner: Any, finish: Callable[[bytes, str | None], None]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        finish: Callable[[bytes, str | None], None],
+        deadline: float | None = None,
+        max_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self._inner = inner
         self._finish = finish
         self._chunks: list[bytes] = []
         self._error: str | None = None
         self._done = False
+        self._deadline = deadline
+        self._max_bytes = max_bytes
 
     def __iter__(self) -> Iterator[bytes]:
+        size = 0
         try:
             for chunk in self._inner:
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise ResponseTooLarge(f"the answer exceeds {self._max_bytes} bytes: reading stopped")
+                if self._deadline is not None and time.perf_counter() > self._deadline:
+                    raise ExchangeDeadlineExceeded("the exchange outlasted its total deadline")
                 self._chunks.append(chunk)
                 yield chunk
         except Exception as exc:
