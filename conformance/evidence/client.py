@@ -45,9 +45,15 @@ class ExchangeDeadlineExceeded(httpx.ReadTimeout):
 
 def total_deadline_s(timeout: httpx.Timeout | float) -> float:
     """The deadline of one whole exchange: its connect budget plus its read budget, and a second."""
-    if isinstance(timeout, int | float):
-        return 2 * float(timeout) + 1.0
-    return (timeout.connect or 5.0) + (timeout.read or 10.0) + 1.0
+    budgets = httpx.Timeout(timeout).as_dict()
+    return (budgets.get("connect") or 5.0) + (budgets.get("read") or 10.0) + 1.0
+
+
+def _request_deadline_s(request: httpx.Request) -> float:
+    """The deadline of this request, from the timeout it was sent with (the client's, or the one a
+    scenario gave that call: a stalled API is waited for longer than an ordinary answer)."""
+    budgets = request.extensions.get("timeout") or {}
+    return (budgets.get("connect") or 5.0) + (budgets.get("read") or 10.0) + 1.0
 
 
 def recording_client(
@@ -62,7 +68,8 @@ def recording_client(
 ) -> httpx.Client:
     """An `httpx.Client` recording every exchange into `recorder` under `counterpart`.
 
-    Every exchange is bounded as a whole, not only read by read: past `total_deadline_s(timeout)` or
+    Every exchange is bounded as a whole, not only read by read: past `total_deadline_s` of the timeout
+    it was sent with (the client's, or the request's own) or
     `max_body_bytes` of answer, reading stops with `ExchangeDeadlineExceeded` / `ResponseTooLarge` (both
     `httpx.TransportError`s, so callers treat them as the SUT not answering properly).
 
@@ -83,7 +90,6 @@ def recording_client(
             recorder=recorder,
             counterpart=counterpart,
             client_cert_der=client_cert_der,
-            deadline_s=total_deadline_s(timeout),
             max_body_bytes=max_body_bytes,
         )
 
@@ -102,7 +108,7 @@ class RecordingTransport(httpx.BaseTransport):
         recorder: EvidenceRecorder,
         counterpart: str = "sut",
         client_cert_der: bytes | None = None,
-        deadline_s: float | None = None,
+        deadline_s: float | None = None,  # None: each request's own timeout decides (`total_deadline_s`)
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._inner = inner
@@ -163,7 +169,9 @@ class RecordingTransport(httpx.BaseTransport):
                 )
             )
 
-        deadline = None if self._deadline_s is None else start + self._deadline_s
+        deadline = start + (
+            self._deadline_s if self._deadline_s is not None else _request_deadline_s(request)
+        )
         response.stream = _RecordingStream(response.stream, finish, deadline, self._max_body_bytes)
         response.extensions[EXCHANGE_ID] = exchange_id
         return response

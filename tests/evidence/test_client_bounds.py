@@ -123,3 +123,18 @@ def test_a_huge_answer_stops_at_the_cap_with_bounded_memory(flooding: str) -> No
     (exchange,) = recorder.exchanges()
     assert exchange.error and "ResponseTooLarge" in exchange.error
     assert len(exchange.response_body) <= cap
+
+
+def test_a_request_waited_for_longer_gets_a_longer_deadline(trickling: str) -> None:
+    """A scenario that gives one call a longer timeout (a stalled API is waited for past the SUT's own
+    timer) gets that call's deadline, not the client's."""
+    recorder = EvidenceRecorder()
+    short, longer = httpx.Timeout(0.5, connect=0.5), httpx.Timeout(1.5, connect=0.5)
+    started = time.monotonic()
+    context = ssl.create_default_context()
+    with (
+        recording_client(recorder, verify=context, timeout=short) as client,
+        pytest.raises(ExchangeDeadlineExceeded),
+    ):
+        client.get(trickling, timeout=longer)
+    assert time.monotonic() - started >= total_deadline_s(longer)
