@@ -8,13 +8,11 @@ the harness has proven it catches. Vendors use it to pick a `--fault` for `run` 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from conformance import exitcodes
+from conformance.cli.listing import add_role_option, list_entries
 from conformance.roles import Role
 
 if TYPE_CHECKING:
@@ -41,11 +39,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help='print JSON {"faults": [{"name", "role", "requirements", "description"}]} instead of a table',
     )
-    parser.add_argument(
-        "--role",
-        choices=[role.value for role in Role],
-        help="keep only the faults of the reference SUT of this role (default: every role)",
-    )
+    add_role_option(parser, "faults")
     parser.set_defaults(handler=run)
 
 
@@ -53,14 +47,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle `psc-conformance faults`; returns the process exit status."""
     from conformance.reference import registry  # the reference SUTs: only when asked
 
-    roles = [Role(args.role)] if args.role else list(Role)
-    faults: list[Fault] = [fault for role in roles for fault in registry.faults(role)]
-    if args.json:
-        json.dump({"faults": [to_json(f) for f in faults]}, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        render_text(faults, roles, sys.stdout)
-    return exitcodes.OK
+    return list_entries(args, "faults", registry.faults, to_json, render_text)
 
 
 def to_json(fault: Fault) -> dict[str, Any]:

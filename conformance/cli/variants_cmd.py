@@ -10,13 +10,11 @@ see that the harness accepts what their proxy does differently; `run --variant` 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from conformance import exitcodes
+from conformance.cli.listing import add_role_option, list_entries
 from conformance.roles import Role
 
 if TYPE_CHECKING:
@@ -44,11 +42,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help='print JSON {"variants": [{"name", "role", "description", "basis"}]} instead of a list',
     )
-    parser.add_argument(
-        "--role",
-        choices=[role.value for role in Role],
-        help="keep only the variants of the reference SUT of this role (default: every role)",
-    )
+    add_role_option(parser, "variants")
     parser.set_defaults(handler=run)
 
 
@@ -56,14 +50,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle `psc-conformance variants`; returns the process exit status."""
     from conformance.reference import registry  # the reference SUTs: only when asked
 
-    roles = [Role(args.role)] if args.role else list(Role)
-    variants: list[Variant] = [variant for role in roles for variant in registry.variants(role)]
-    if args.json:
-        json.dump({"variants": [to_json(v) for v in variants]}, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        render_text(variants, roles, sys.stdout)
-    return exitcodes.OK
+    return list_entries(args, "variants", registry.variants, to_json, render_text)
 
 
 def to_json(variant: Variant) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from conformance.evidence.calls import Call, exchange_of, json_body
 from conformance.negative_inputs import NegativeCase
 from conformance.openapi import OpenApiDocument
 from conformance.roles.provider.conditions.ressource import ApiCall, Handling
-from conformance.roles.shared.contract_reading import Reading, read_answer
+from conformance.roles.shared.contract_reading import read_answer
 from conformance.standards import jose
 
 UPSTREAM: Final = "OpenAPI API PSC tests de Conformite 1.0 (upstream)"
@@ -203,11 +203,6 @@ class ApiPscContracts:
     base_path: str  # the path of the API's base URL, e.g. /mockservice/apipsc
 
 
-def read_api_answer(document: OpenApiDocument, answer: httpx.Response, base_path: str) -> Reading:
-    """What `document` says of an answer of the API PSC mounted at `base_path`."""
-    return read_answer(document, answer, base_path)
-
-
 @condition(
     "api_psc_answer_fits_upstream_contract",
     ("EDC-17",),
@@ -223,7 +218,7 @@ def api_psc_answer_fits_upstream_contract(
 ) -> Judgement:
     if answer is None:
         return inconclusive("the SUT gave no answer: there is nothing to read against the contract")
-    reading = read_api_answer(contracts.upstream, answer, contracts.base_path)
+    reading = read_answer(contracts.upstream, answer, contracts.base_path)
     evidence = [exchange_of(answer)]
     if reading.operation is None:
         return inconclusive(
@@ -258,7 +253,7 @@ def api_psc_answer_fits_project_contract(
 ) -> Judgement:
     if answer is None:
         return inconclusive("the SUT gave no answer: there is nothing to read against the contract")
-    upstream = read_api_answer(contracts.upstream, answer, contracts.base_path)
+    upstream = read_answer(contracts.upstream, answer, contracts.base_path)
     evidence = [exchange_of(answer)]
     if upstream.problems and upstream.status_listed:
         return inconclusive(
@@ -266,7 +261,7 @@ def api_psc_answer_fits_project_contract(
             evidence,
             root_cause=f"api_psc_answer_fits_upstream_contract: {'; '.join(upstream.problems)}",
         )
-    ours = read_api_answer(contracts.ours, answer, contracts.base_path)
+    ours = read_answer(contracts.ours, answer, contracts.base_path)
     if ours.operation is None:
         return inconclusive(f"{ours.request}: the project's document describes no such operation", evidence)
     if not ours.problems:
