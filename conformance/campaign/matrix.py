@@ -119,12 +119,15 @@ def run_campaign(
     kind: Kind = Kind.FAULT,
     role: Role = Role.CONSUMER,
     timeout_s: float = 600,
+    jobs: int | None = None,
 ) -> CampaignOutcome:
     """One `psc-conformance run` against the embedded reference SUT of `role`, with the fault or
-    variant `name`."""
+    variant `name` (and `--jobs` when given)."""
     command = [sys.executable, "-m", "conformance", "run", "--role", role.value, "--output", str(output)]
     if name:
         command += [kind.option, name]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
     started = time.monotonic()
     proc = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
     wall = time.monotonic() - started

@@ -14,6 +14,7 @@ harness's own test suite is untouched. In a campaign it:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import hashlib
@@ -23,16 +24,32 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 
 from conformance.campaign.attestation import load_attestations
 from conformance.campaign.checks import CheckFailed, CheckRecorder, PrerequisiteNotMet
+from conformance.campaign.concurrency import (
+    EXCLUSIVE_MARKER,
+    WAITS_MARKER,
+    Alone,
+    Scheduler,
+    WorkerLink,
+    default_jobs,
+    groups_of,
+    is_exclusive,
+    link_of,
+    run_workers,
+    sharing_of,
+    thread_time_bound,
+    worker_loop,
+)
+from conformance.campaign.journal import write_plan
 from conformance.campaign.results import (
     CampaignStatus,
     SutInfo,
@@ -54,8 +71,9 @@ from conformance.campaign.waivers import Waiver, load_waivers
 from conformance.config import Config, load_config, load_resolved
 from conformance.errors import UsageError
 from conformance.evidence import EvidenceRecorder
+from conformance.evidence.breaker import BREAKER_RESOURCE
 from conformance.evidence.summary import summarize
-from conformance.pki import TestPKI
+from conformance.pki import TestPKI, build_pki, load_pki
 from conformance.report import render_html
 from conformance.requirements import load_catalogues, requirement_index
 from conformance.roles import BringUpRequest, Role, SutEndpoints, bring_up
@@ -107,6 +125,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--psc-sut-name", metavar="NAME", help="name of the system under test in the report")
     group.addoption("--psc-sut-url", metavar="URL", help="base URL of the system under test")
     group.addoption(
+        "--psc-jobs",
+        type=int,
+        metavar="N",
+        help="scenarios run at the same time (default: four per core, at most 16; 1: one after another)",
+    )
+    group.addoption("--psc-worker", metavar="TOKEN", help=argparse.SUPPRESS)
+    group.addoption(
         "--psc-swagger",
         metavar="DIR",
         help="judge the API contracts by the upstream OpenAPI files in DIR, unchanged",
@@ -132,13 +157,56 @@ class Campaign:
     notes: list[str] = field(default_factory=list)  # shown in the report's header
     swagger_dir: Path | None = None
     waivers: dict[str, Waiver] = field(default_factory=dict)  # dérogations, by requirement id
+    resources: SharedResources = field(default_factory=lambda: SharedResources())
+    journal_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def journal(self) -> Path:
         return self.output / "scenarios.jsonl"
 
+    def add_record(self, record: ScenarioRecord) -> None:
+        """Keep a scenario's record, and append it to the journal at once (a killed run keeps it)."""
+        with self.journal_lock:
+            self.records.append(record)
+            with self.journal.open("a", encoding="utf-8") as journal:
+                journal.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
+
+
+T = TypeVar("T")
+
+
+class SharedResources:
+    """What the campaign brings up once and every scenario shares (PKI, counterparts, the SUT), whichever
+    worker session asks first; closed, last opened first, when the campaign ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()  # an RLock: bringing up one resource asks for another
+        self._values: dict[str, Any] = {}
+        self._stack = ExitStack()
+
+    def get(self, name: str, open_: Callable[[], AbstractContextManager[T]]) -> T:
+        with self._lock:
+            if name not in self._values:
+                self._values[name] = self._stack.enter_context(open_())
+            return cast(T, self._values[name])
+
+    def peek(self, name: str) -> Any:
+        """The resource if something brought it up, else None (nothing is brought up by asking)."""
+        with self._lock:
+            return self._values.get(name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._stack.close()
+
 
 _CAMPAIGN = pytest.StashKey[Campaign]()
+_LINK = pytest.StashKey[WorkerLink]()  # set in a worker session: what it shares with the coordinator
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return _LINK in config.stash
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -147,6 +215,23 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(*requirement_ids, sut=True): the requirements this scenario verifies; "
         "sut=False for harness self-checks that exchange nothing with a system under test",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{EXCLUSIVE_MARKER}(reason): the scenario switches state every scenario shares (a listener's TLS "
+        "mode): it runs alone, never alongside another, or only its `alone()` sections do",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{WAITS_MARKER}(reason): the scenario waits on the SUT's timers (idle timeout, token expiry, "
+        "slow_down): it starts before the others so that its wait overlaps theirs",
+    )
+    worker = config.getoption("--psc-worker")
+    if worker:
+        link = link_of(worker)
+        config.stash[_LINK] = link
+        config.stash[_CAMPAIGN] = link.campaign
+        config.pluginmanager.register(_ReportForwarder(link), f"psc-report-forwarder-{link.token}")
+        return
     try:
         config.stash[_CAMPAIGN] = _make_campaign(config)
     except UsageError as exc:
@@ -225,11 +310,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     campaign = campaign_of(session.config)
-    if not campaign.active or session.config.option.collectonly:
+    if not campaign.active or session.config.option.collectonly or _is_worker(session.config):
         return  # collecting only (e.g. to compute coverage) runs nothing and writes nothing
+    for group in groups_of(i for i in session.items if i.get_closest_marker(MARKER) is not None):
+        campaign.evidence.scenarios.group(group)
     campaign.output.mkdir(parents=True, exist_ok=True)
     (campaign.output / "evidence").mkdir(exist_ok=True)
     campaign.journal.write_text("", encoding="utf-8")
+    write_plan(campaign.output, session.items, MARKER)  # what an interrupted run did not run
     if campaign.config.external:
         _bring_up_sut(session, campaign)
 
@@ -256,6 +344,7 @@ def abort_campaign(config: pytest.Config, reason: str) -> None:
     _stop_sut(campaign)
     write_campaign(campaign, CampaignStatus(complete=False, errors=(reason,)))
     campaign.written = True
+    campaign.resources.close()
     pytest.exit(f"system under test unreachable: {reason}", returncode=SUT_UNREACHABLE)
 
 
@@ -267,7 +356,8 @@ def _stop_sut(campaign: Campaign) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     campaign = config.stash.get(_CAMPAIGN, None)
-    if campaign is not None:
+    if campaign is not None and not _is_worker(config):
+        campaign.resources.close()
         _stop_sut(campaign)
 
 
@@ -303,32 +393,108 @@ def _bring_up_request(campaign: Campaign) -> BringUpRequest:
     return BringUpRequest(campaign.config, campaign.output, campaign.sut.faults, campaign.sut.variants)
 
 
+def _shared_pki(campaign: Campaign) -> TestPKI:
+    """The PKI a vendor configured their system with (`[campaign] pki_dir`, written by `psc-conformance
+    pki`), or a fresh one when the campaign runs against embedded parts only."""
+    pki_dir = campaign.config.campaign.pki_dir
+    return campaign.resources.get(
+        "pki", lambda: nullcontext(load_pki(pki_dir) if pki_dir is not None else build_pki())
+    )
+
+
+def _shared_counterparts(campaign: Campaign) -> Any:
+    pki = _shared_pki(campaign)
+    return campaign.resources.get(
+        "counterparts",
+        lambda: bring_up(campaign.role).counterparts(_bring_up_request(campaign), pki, campaign.evidence),
+    )
+
+
+def _shared_sut(campaign: Campaign) -> SutEndpoints:
+    counterparts = _shared_counterparts(campaign)
+
+    @contextmanager
+    def started() -> Iterator[SutEndpoints]:
+        with bring_up(campaign.role).sut(_bring_up_request(campaign), counterparts) as endpoints:
+            if endpoints.embedded:
+                campaign.sut = dataclasses.replace(
+                    campaign.sut, name=endpoints.name, base_url=endpoints.base_url
+                )
+            yield endpoints
+
+    return campaign.resources.get("sut", started)
+
+
 @pytest.fixture(scope="session")
-def counterparts(request: pytest.FixtureRequest, pki: TestPKI, evidence: EvidenceRecorder) -> Iterator[Any]:
-    """The counterparts the role's SUT talks to, started for the whole campaign."""
+def pki(request: pytest.FixtureRequest) -> TestPKI:
+    """The campaign's test PKI, shared by every scenario."""
+    return _shared_pki(campaign_of(request.config))
+
+
+@pytest.fixture(scope="session")
+def counterparts(request: pytest.FixtureRequest) -> Any:
+    """The counterparts the role's SUT talks to, started once for the whole campaign.
+
+    Counterparts that cannot start (a port taken) are the harness's failure: the campaign ends with 3.
+    """
     campaign = campaign_of(request.config)
-    with bring_up(campaign.role).counterparts(_bring_up_request(campaign), pki, evidence) as suite:
-        yield suite
+    try:
+        return _shared_counterparts(campaign)
+    except Exception as exc:
+        abort_campaign(request.config, f"the counterparts did not start: {exc}")
+        raise
 
 
 @pytest.fixture(scope="session")
-def sut(request: pytest.FixtureRequest, counterparts: Any) -> Iterator[SutEndpoints]:
+def sut(request: pytest.FixtureRequest, counterparts: Any) -> SutEndpoints:
     """The system under test, up and answering: the vendor's, or the role's embedded reference SUT.
 
     An embedded SUT that does not start is the harness's failure: the campaign ends with status 3.
     """
     campaign = campaign_of(request.config)
-    with ExitStack() as stack:
-        try:
-            endpoints = stack.enter_context(
-                bring_up(campaign.role).sut(_bring_up_request(campaign), counterparts)
-            )
-        except Exception as exc:
-            abort_campaign(request.config, f"the {campaign.role.value} under test did not start: {exc}")
-            raise
-        if endpoints.embedded:
-            campaign.sut = dataclasses.replace(campaign.sut, name=endpoints.name, base_url=endpoints.base_url)
-        yield endpoints
+    try:
+        return _shared_sut(campaign)
+    except Exception as exc:
+        abort_campaign(request.config, f"the {campaign.role.value} under test did not start: {exc}")
+        raise
+
+
+@pytest.fixture(autouse=True)
+def _listeners_back_to_normal(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After an exclusive scenario (it ran alone), every listener is in its normal mode again.
+
+    Other adversarial behaviour is keyed to the test identity a scenario minted (`psc.behave(...)` and
+    the like): it never reaches another scenario and needs no undoing.
+    """
+    yield
+    if is_exclusive(request.node) and request.node.get_closest_marker(MARKER) is not None:
+        _shared_counterparts(campaign_of(request.config)).listeners_back_to_normal()
+
+
+@pytest.fixture
+def alone(request: pytest.FixtureRequest) -> Alone:
+    """`with alone(): ...`: a section in which no other scenario does anything, for an exclusive scenario
+    that switches state every scenario shares (a listener's TLS mode), or that must see every request the
+    SUT sends whoever it concerns; the listeners are normal again at its end. What the scenario does
+    outside its sections (arranging a session) overlaps other exclusive scenarios."""
+    if not is_exclusive(request.node):
+        raise pytest.UsageError(f"{request.node.nodeid} uses `alone` but is not marked {EXCLUSIVE_MARKER}")
+    link = request.config.stash.get(_LINK, None)
+    campaign = campaign_of(request.config)
+    counterparts = _shared_counterparts(campaign)
+    group = link.scheduler.group_of(request.node.nodeid) if link is not None else ()
+
+    @contextmanager
+    def section() -> Iterator[None]:
+        with link.scheduler.alone(group) if link is not None else nullcontext():
+            campaign.evidence.scenarios.set_alone(True)  # what happens now is this scenario's doing
+            try:
+                yield
+            finally:
+                campaign.evidence.scenarios.set_alone(False)
+                counterparts.listeners_back_to_normal()
+
+    return section
 
 
 def _allure_active(config: pytest.Config) -> bool:
@@ -481,7 +647,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def _time_bound(seconds: float, nodeid: str) -> Iterator[None]:
     """Interrupt a scenario that overruns, so a silent SUT cannot hang the campaign."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        message = f"{nodeid} exceeded its {seconds:g} s bound ([timeouts] scenario_s)"
+        with thread_time_bound(seconds, ScenarioTimeout, message):
+            yield
         return
 
     def expire(signum: int, frame: object) -> None:
@@ -509,9 +677,7 @@ def pytest_runtest_makereport(
         record = _scenario_record(item, phases)
         campaign = campaign_of(item.config)
         campaign.evidence.set_scenario(None)
-        campaign.records.append(record)
-        with campaign.journal.open("a", encoding="utf-8") as journal:
-            journal.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
+        campaign.add_record(record)
     elif report.when == "call" and call.excinfo is not None:
         # Keep why a scenario did not finish, for the report.
         item.stash[_EXCEPTION] = call.excinfo
@@ -590,18 +756,97 @@ def _skip_reason(report: pytest.TestReport | None) -> str:
     return str(longrepr or "")
 
 
+# -- scenarios at the same time (conformance.campaign.concurrency) ----------------------------------------
+
+
+def jobs_of(config: pytest.Config) -> int:
+    """How many scenarios run at once: `--psc-jobs`, else several per core; one under Allure, whose
+    listener is process-wide and follows one test at a time."""
+    if _allure_active(config):
+        return 1
+    jobs = config.getoption("--psc-jobs")
+    return default_jobs() if jobs is None else max(1, int(jobs))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    config = session.config
+    if _is_worker(config):
+        worker_loop(session, config.stash[_LINK])
+        return True
+    campaign = campaign_of(config)
+    scenarios = [item for item in session.items if item.get_closest_marker(MARKER) is not None]
+    jobs = min(jobs_of(config), len(scenarios))
+    if not campaign.active or config.option.collectonly or jobs <= 1 or len(scenarios) < len(session.items):
+        return None  # pytest's own loop: one scenario after another
+    if session.testsfailed and session.config.option.continue_on_collection_errors is False:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    try:  # brought up here, in the main thread, so that a SUT that does not start ends the run cleanly
+        _shared_sut(campaign)
+    except Exception as exc:
+        abort_campaign(config, f"the {campaign.role.value} under test did not start: {exc}")
+    scheduler = Scheduler(
+        groups_of(scenarios),
+        {i.nodeid: sharing_of(i) for i in scenarios},
+        waiting=[i.nodeid for i in scenarios if i.get_closest_marker(WAITS_MARKER) is not None],
+    )
+    link = WorkerLink(campaign, scheduler, config)
+    worker_args = [
+        *[str(arg) for arg in config.args],
+        "-p",
+        "conformance.campaign.plugin",
+        "--rootdir",
+        str(config.rootpath),
+    ]
+    run_workers(session, link, jobs, worker_args)
+    campaign.notes.extend(link.errors)  # e.g. a worker that could not start: the others ran its share
+    left = scheduler.stop()
+    if left:
+        raise session.Failed("; ".join([*link.errors, *(f"{n} did not run" for n in left[:5])]))
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, None, None]:
+    """Worker sessions collect one at a time: pytest imports each directory's `conftest` under one module
+    name, removing the previous one from `sys.modules`, which two collections at once would race on."""
+    link = session.config.stash.get(_LINK, None)
+    if link is None:
+        return (yield)
+    with link.collection_lock:
+        return (yield)
+
+
+class _ReportForwarder:
+    """Registered in a worker session: its reports go to the coordinating session's hooks."""
+
+    def __init__(self, link: WorkerLink) -> None:
+        self.link = link
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.link.forward("pytest_runtest_logreport", report=report)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _is_worker(session.config):
+        return
     campaign = campaign_of(session.config)
     _stop_sut(campaign)
     if not campaign.active or campaign.written or session.config.option.collectonly:
+        campaign.resources.close()
         return
+    # A SUT that stopped answering mid-campaign (the breaker opened): the run is incomplete (exit 3).
+    breaker = campaign.resources.peek(BREAKER_RESOURCE)
+    incident = breaker.incident() if breaker is not None else None
+    errors = () if exitstatus in (0, 1) else (f"pytest ended with status {int(exitstatus)}",)
     status = CampaignStatus(
-        complete=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
-        errors=() if exitstatus in (0, 1) else (f"pytest ended with status {int(exitstatus)}",),
+        complete=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and incident is None,
+        errors=errors + ((f"the SUT stopped answering: {incident}",) if incident else ()),
         selection=session.config.getoption("keyword") or None,
         notes=tuple(campaign.notes),
     )
     write_campaign(campaign, status)
+    campaign.resources.close()
 
 
 def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]:

@@ -18,13 +18,13 @@ from typing import Any
 import jsonschema
 
 from conformance import __version__
+from conformance.campaign.journal import read_journal, record_from_json, record_to_json
 from conformance.campaign.verdicts import (
     Attestation,
     CheckResult,
     Outcome,
     RequirementVerdict,
     ScenarioRecord,
-    Severity,
     Status,
     Verdict,
     aggregate,
@@ -202,82 +202,6 @@ def _condition_fields(c: CheckResult) -> dict[str, Any]:
         fields["root_cause"] = c.root_cause or c.message
         fields["blocked_by"] = c.blocked_by or None
     return fields
-
-
-def record_to_json(record: ScenarioRecord) -> dict[str, Any]:
-    """One line of the campaign journal: a scenario record, lossless, unlike `results.json`."""
-    return {
-        "nodeid": record.nodeid,
-        "requirements": list(record.requirements),
-        "outcome": record.outcome.value,
-        "checks": [
-            {
-                "name": c.name,
-                "requirements": list(c.requirements),
-                "ok": c.ok,
-                "severity": c.severity.value,
-                "message": c.message,
-                "title": dict(c.title),
-                "evidence": list(c.evidence),
-                "status": c.status.value if c.status else None,
-                "basis": c.basis,
-                "strength": c.strength,
-                "prerequisite": c.prerequisite,
-                "root_cause": c.root_cause,
-                "blocked_by": c.blocked_by,
-            }
-            for c in record.checks
-        ],
-        "duration_s": record.duration_s,
-        "title": record.title,
-        "sut_exchanges": record.sut_exchanges,
-        "needs_sut": record.needs_sut,
-        "detail": record.detail,
-    }
-
-
-def record_from_json(data: Mapping[str, Any]) -> ScenarioRecord:
-    return ScenarioRecord(
-        nodeid=data["nodeid"],
-        requirements=tuple(data["requirements"]),
-        outcome=Outcome(data["outcome"]),
-        checks=[
-            CheckResult(
-                name=c["name"],
-                requirements=tuple(c["requirements"]),
-                ok=c["ok"],
-                severity=Severity(c["severity"]),
-                message=c["message"],
-                title=c.get("title", {}),
-                evidence=tuple(c.get("evidence", ())),
-                status=Status(c["status"]) if c.get("status") else None,
-                basis=c.get("basis", ""),
-                strength=c.get("strength", ""),
-                prerequisite=c.get("prerequisite", False),
-                root_cause=c.get("root_cause", ""),
-                blocked_by=c.get("blocked_by", ""),
-            )
-            for c in data["checks"]
-        ],
-        duration_s=data["duration_s"],
-        title=data.get("title", ""),
-        sut_exchanges=data.get("sut_exchanges", 0),
-        needs_sut=data.get("needs_sut", True),
-        detail=data.get("detail", ""),
-    )
-
-
-def read_journal(path: Path) -> list[ScenarioRecord]:
-    """Scenario records of a campaign, including one cut short (a torn last line is dropped)."""
-    records: list[ScenarioRecord] = []
-    if not path.exists():
-        return records
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(record_from_json(json.loads(line)))
-        except (ValueError, KeyError):
-            continue
-    return records
 
 
 @cache

@@ -1,7 +1,9 @@
 """`psc-conformance run`: one campaign, in a pytest process of its own, always ending in a report.
 
-pytest runs in a child process so that a campaign that crashes, hangs or is killed at its
-time bound still leaves a report: the parent rebuilds it from the scenario journal.
+pytest runs in a child process so that a campaign that crashes, hangs, is interrupted (Ctrl-C,
+SIGTERM) or is killed at its time bound still leaves a report: the parent rebuilds it from the
+scenario journal, listing what did not run (`conformance.cli.campaign_process` supervises the child).
+A run never replaces another: an `--output` directory that holds one is refused without `--force`.
 """
 
 from __future__ import annotations
@@ -10,21 +12,27 @@ import argparse
 import dataclasses
 import datetime as dt
 import importlib.util
+import itertools
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from conformance import exitcodes
-from conformance.campaign.results import CampaignStatus, SutInfo, read_journal
+from conformance.campaign.journal import JOURNAL, PLAN, not_run_records, read_journal, read_plan
+from conformance.campaign.results import CampaignStatus, SutInfo, write_results
 from conformance.campaign.waivers import is_actively_waived, load_waivers, unwaived_failures
+from conformance.cli.campaign_process import CampaignEnd, CampaignProcess
 from conformance.config import Config, load_config, to_document
 from conformance.errors import UsageError
+from conformance.evidence import HAR_NAME, JSON_NAME, EvidenceRecorder
 from conformance.paths import project_root, scenarios_root
-from conformance.report import bundle
+from conformance.report import bundle, render_html
 from conformance.report.junit import add_requirement_cases
 from conformance.roles import Role
 
@@ -36,15 +44,27 @@ UPSTREAM_DOCUMENTS = {
 }
 RESOLVED_CAMPAIGN = "campaign.json"
 ALLURE_IN_RUN = Path("allure-results")  # `--allure` without DIR: inside the run (and its sealed bundle)
+# What a run writes into its directory: a directory holding any of these holds a run, which another
+# run never replaces unless --force (which then removes these only, and nothing else of the directory).
 _OUTPUTS = (
-    "campaign.json",
+    RESOLVED_CAMPAIGN,
     "results.json",
     "report.html",
     "junit.xml",
-    "scenarios.jsonl",
+    JOURNAL,
+    PLAN,
     "pytest.log",
     "sut.log",
+    *sorted(bundle.BUNDLE_FILES),
 )
+_OUTPUT_DIRS = ("evidence", str(ALLURE_IN_RUN))
+# 128 + SIGINT, the shell's convention for a command stopped by Ctrl-C (BRIEF §4 says nothing of it):
+# a CI step or a script sees that the run was stopped, not that the SUT failed. SIGTERM exits 3.
+INTERRUPTED_EXIT = 128 + signal.SIGINT
+_COUNTERPART_PORTS = {  # the fixed-port listeners of an external campaign, by the [counterparts] key
+    Role.CONSUMER: ("psc_port", "api_as_port", "api_port"),
+    Role.PROVIDER: ("psc_port", "api_as_port"),
+}
 
 
 def register(sub: Any) -> None:
@@ -55,7 +75,9 @@ def register(sub: Any) -> None:
         "reference SUT of the role is used. Writes report.html, results.json, junit.xml and evidence/ "
         "into the output directory, and seals them (manifest.json, signed; `psc-conformance verify`). "
         "Exit status: 0 no requirement failed (or every failure is under an active waiver), 1 at least "
-        "one failed, 2 usage or configuration error, 3 SUT unreachable or harness failure.",
+        "one failed, 2 usage or configuration error, 3 SUT unreachable, harness failure or a run stopped by "
+        "SIGTERM, 130 a run stopped by Ctrl-C (SIGINT); a stopped run still has its report, listing what "
+        "did not run.",
     )
     p.add_argument("--config", type=Path, metavar="FILE", help="campaign configuration (TOML); see docs/")
     p.add_argument(
@@ -82,7 +104,13 @@ def register(sub: Any) -> None:
         "--output",
         type=Path,
         metavar="DIR",
-        help="output directory (default: reports/<UTC timestamp>/, and reports/latest)",
+        help="output directory (default: reports/<UTC timestamp>/, and reports/latest); one that already "
+        "holds a run is refused, unless --force",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="let --output DIR replace the run DIR already holds (its files are removed first)",
     )
     p.add_argument(
         "-k", dest="keyword", metavar="EXPR", help="only run scenarios matching this pytest -k expression"
@@ -128,19 +156,37 @@ def register(sub: Any) -> None:
         "signing_key, else a key generated for the run, its public half kept in the run); "
         "see docs/evidence-bundle.md",
     )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="scenarios run at the same time against the SUT (default: four per core, at most 16; "
+        "1: one after another). Scenarios that switch shared state run alone either way",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="stream pytest's output to the terminal")
     p.set_defaults(handler=run)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        return _run(args)
+        with CampaignProcess() as campaign_process:  # from here on, a stop signal still ends in a report
+            return _run(args, campaign_process)
     except UsageError as exc:
         print(f"psc-conformance run: error: {exc}", file=sys.stderr)
         return exitcodes.USAGE
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     config = load_config(args.config) if args.config else Config()
     role = Role(args.role or config.sut.role.value)
     if args.fault:
@@ -163,7 +209,6 @@ def _run(args: argparse.Namespace) -> int:
     if signing_key is not None:
         bundle.load_signing_key(signing_key)  # a bad key is a usage error now, not after the campaign
     lang = args.lang or config.campaign.lang
-    output, latest_root = _output_dir(args.output, config)
     targets = [str(p) for p in _scenario_dirs(role)]
     if args.swagger:
         names = UPSTREAM_DOCUMENTS[role]
@@ -173,6 +218,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"(the {role.value} role's contract)"
             )
     resolved = _resolve(config, role, lang, args)
+    output, latest_root = _output_dir(args.output, config, force=args.force)  # after every usage check
     argv = [
         sys.executable,
         "-m",
@@ -196,6 +242,8 @@ def _run(args: argparse.Namespace) -> int:
     ]
     if args.keyword:
         argv += ["-k", args.keyword]
+    if args.jobs is not None:
+        argv += [f"--psc-jobs={args.jobs}"]
     if args.allure:
         # argparse hands `const` over as is: only a bare --allure is this very object.
         allure_dir = output / ALLURE_IN_RUN if args.allure is ALLURE_IN_RUN else args.allure.resolve()
@@ -204,21 +252,23 @@ def _run(args: argparse.Namespace) -> int:
     bound = config.timeouts.campaign_s
     sut_name = config.sut.name if config.external else ""
     print(f"psc-conformance: campaign ({role.value}) → {output}", flush=True)
-    with (output / "pytest.log").open("wb") as log:
-        try:
-            proc = subprocess.run(
+    busy = _busy_counterpart_port(config, role)
+    if busy is not None:
+        end = CampaignEnd(None, busy)
+    else:
+        with (output / "pytest.log").open("wb") as log:
+            end = campaign_process.run(
                 argv,
                 env=env,
-                stdin=subprocess.DEVNULL,
-                timeout=bound,
-                check=False,
+                bound_s=bound,
                 stdout=None if args.verbose else log,
                 stderr=subprocess.STDOUT if not args.verbose else None,
+                journal=output / JOURNAL,
             )
-            code, error = proc.returncode, None
-        except subprocess.TimeoutExpired:
-            code, error = None, f"the campaign exceeded its {bound:g} s bound ([timeouts] campaign_s)"
-    doc = _results_or_rescue(output, code, error, config, role, sut_name, lang, args)
+    code = end.returncode
+    doc = _results_or_rescue(
+        output, code, end.error, config, role, sut_name, lang, args, journal_upto=end.journal_at_stop
+    )
     add_requirement_cases(output / "junit.xml", doc, lang=lang)  # a CI's test view shows requirements
     manifest = bundle.seal(output, signing_key=signing_key)  # last: every file of the run is in it
     if latest_root is not None:
@@ -226,6 +276,8 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(doc, output, lang)
     key = bundle.thumbprint(bundle.load_public_key(manifest.parent / bundle.PUBLIC_KEY))
     print(f"sealed: {manifest.name} signed by key {key} (psc-conformance verify {output})")
+    if end.interrupted_by is signal.SIGINT:
+        return INTERRUPTED_EXIT
     return _exit_status(doc, code)
 
 
@@ -276,25 +328,79 @@ def _scenario_dirs(role: Role) -> list[Path]:
     return [d for d in (root / "harness", root / role.value) if d.is_dir()]
 
 
-def _output_dir(explicit: Path | None, config: Config) -> tuple[Path, Path | None]:
-    """The run's directory, and the root under which `latest` must point at it (default layout only)."""
+def _output_dir(explicit: Path | None, config: Config, *, force: bool = False) -> tuple[Path, Path | None]:
+    """The run's directory, claimed for this run alone, and the root under which `latest` must point at it
+    (default layout only). A directory that already holds a run is never reused, unless `force`."""
     if explicit is not None:
         output = explicit.resolve()
+        if output.exists() and not output.is_dir():
+            raise UsageError(f"--output {explicit}: not a directory")
         output.mkdir(parents=True, exist_ok=True)
-        for name in _OUTPUTS:
+        held = [name for name in (*_OUTPUTS, *_OUTPUT_DIRS) if (output / name).exists()]
+        if held and not force:
+            raise UsageError(
+                f"--output {explicit} already holds a run ({', '.join(held[:4])}): choose another "
+                "directory or remove it (--force replaces that run)"
+            )
+        for name in _OUTPUTS if force else ():
             (output / name).unlink(missing_ok=True)
-        for name in ("evidence", "allure-results"):
+        for name in _OUTPUT_DIRS if force else ():
             shutil.rmtree(output / name, ignore_errors=True)
+        _claim(output)
         return output, None
     root = config.campaign.output.resolve()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = root / stamp
-    suffix = 1
-    while output.exists():
-        suffix += 1
-        output = root / f"{stamp}-{suffix}"
-    output.mkdir(parents=True)
-    return output, root
+    for suffix in itertools.count(1):
+        output = root / (stamp if suffix == 1 else f"{stamp}-{suffix}")
+        try:
+            output.mkdir(parents=True)  # atomic: of two runs started in the same second, one gets -2
+        except FileExistsError:
+            continue
+        _claim(output)
+        return output, root
+    raise AssertionError("unreachable")
+
+
+def _claim(output: Path) -> None:
+    """Create the run's first file exclusively, so that two runs given one directory at once cannot both
+    write into it (`campaign.json` is rewritten with the resolved campaign next)."""
+    try:
+        (output / RESOLVED_CAMPAIGN).open("x").close()
+    except FileExistsError:
+        raise UsageError(f"{output}: another run started in it just now: choose another directory") from None
+
+
+def _busy_counterpart_port(config: Config, role: Role) -> str | None:
+    """Why the counterparts of an external campaign cannot listen, if one of their ports is taken.
+
+    They listen on the fixed ports the vendor's SUT was configured with ([counterparts]): a port another
+    campaign or service holds is said now, naming its setting, rather than erring in every scenario.
+    Embedded campaigns use ephemeral ports and never clash.
+    """
+    if not config.external:
+        return None
+    settings = config.counterparts
+    for key in _COUNTERPART_PORTS[role]:
+        port: int = getattr(settings, key)
+        problem = _cannot_listen(settings.host, port) if port else None
+        if problem is not None:
+            return (
+                f"[counterparts] {key} = {port}: the harness cannot listen on {settings.host}:{port} "
+                f"({problem}); another campaign or service holds it: stop it, or choose another port "
+                "(and configure the SUT with it)"
+            )
+    return None
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the counterparts' listeners bind
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def _results_or_rescue(
@@ -306,8 +412,15 @@ def _results_or_rescue(
     sut_name: str,
     lang: str,
     args: argparse.Namespace,
+    *,
+    journal_upto: int | None = None,
 ) -> dict[str, Any]:
-    """Read the campaign's results, or rebuild them from its journal when pytest did not finish."""
+    """Read the campaign's results, or rebuild them from its journal when pytest did not finish: the
+    scenarios that ended as they ended, every other planned one `not_run`, with why.
+
+    `journal_upto`: the journal's size when pytest was asked to stop. A scenario whose record came after
+    may have had the SUT and counterparts stopped under it: its outcome is not kept, it is `not_run` too.
+    """
     results = output / "results.json"
     if error is None and code in (0, 1, 3) and results.exists():
         doc: dict[str, Any] = json.loads(results.read_text(encoding="utf-8"))
@@ -321,6 +434,11 @@ def _results_or_rescue(
             4: "pytest usage error (see pytest.log)",
             5: "no scenario was selected (check -k)",
         }.get(code or 0, f"the campaign process ended with status {code} (see pytest.log)")
+    records = read_journal(output / JOURNAL, upto=journal_upto)
+    plan = read_plan(output)
+    if plan is not None:
+        records += not_run_records(plan, records, f"not run, or not to its end: {error}")
+    summaries = _exchange_summaries(results)  # what the campaign process wrote on its way out, if it did
     attestation_file = args.attestations or config.campaign.attestations
     waiver_file = getattr(args, "waivers", None) or config.campaign.waivers
     campaign = Campaign(
@@ -337,9 +455,41 @@ def _results_or_rescue(
             faults=tuple(args.fault),
             variants=tuple(getattr(args, "variant", ()) or ()),
         ),
-        records=read_journal(output / "scenarios.jsonl"),
+        records=records,
+        evidence=_EvidenceAsWritten(),
     )
-    return write_campaign(campaign, CampaignStatus(complete=False, errors=(error,), selection=args.keyword))
+    doc = write_campaign(campaign, CampaignStatus(complete=False, errors=(error,), selection=args.keyword))
+    if summaries:
+        cited = {
+            ref for scenario in doc["scenarios"] for check in scenario["checks"] for ref in check["evidence"]
+        }
+        doc["exchanges"] = {ref: summaries[ref] for ref in sorted(cited) if ref in summaries}
+        write_results(doc, results)
+        (output / "report.html").write_text(render_html(doc, lang), encoding="utf-8")
+    return doc
+
+
+def _exchange_summaries(results: Path) -> dict[str, Any]:
+    """The summaries of cited exchanges in a `results.json` the campaign process wrote, or none."""
+    try:
+        summaries: dict[str, Any] = json.loads(results.read_text(encoding="utf-8"))["exchanges"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return summaries
+
+
+class _EvidenceAsWritten(EvidenceRecorder):
+    """The rescue's recorder: it saw no exchange itself, so it keeps the evidence files the campaign
+    process wrote on its way out (pytest stopped by a signal still writes them), when they are whole."""
+
+    def write(self, directory: str | Path, *, scenario: str | None = None) -> tuple[Path, Path]:
+        paths = (Path(directory) / JSON_NAME, Path(directory) / HAR_NAME)
+        try:
+            for path in paths:
+                json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # none, or cut short by a kill: nothing but empty files to write
+            return super().write(directory, scenario=scenario)
+        return paths
 
 
 def _point_latest(root: Path, output: Path) -> None:

@@ -10,6 +10,9 @@ service):
 
 They serve what a real service would, and record every deviation of the caller as an
 :class:`~conformance.counterparts.observations.Observation` for the scenarios to judge; they never judge.
+Each adversarial switch (token lifetimes, no refresh token, the introspection of subject tokens at the AS;
+a stalled, failing or reset answer at the API) exists globally and for one professional only (`behave`),
+so that scenarios running at the same time misbehave each toward its own professional.
 
 The token-exchange answer is shaped as the trust space's Keycloak sends it: besides RFC 8693's
 ``access_token``, ``issued_token_type``, ``token_type``, ``expires_in`` and ``scope``, a ``refresh_token``
@@ -77,6 +80,7 @@ import logging
 import secrets
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -92,11 +96,14 @@ from conformance.counterparts.api_tokens import (
     audience_claim,
 )
 from conformance.counterparts.base import Counterpart
+from conformance.counterparts.identities import TestIdentity
+from conformance.counterparts.keyed import KeyedBehaviour, identity_keys
 from conformance.counterparts.observations import ObservationLog
 from conformance.pki import TestPKI
 from conformance.standards import rfc6749, rfc6750, rfc7662, rfc8693, rfc8705
-from conformance.standards.jose import Alg, SigningKey
-from conformance.tls.server import Request, Response
+from conformance.standards.jose import Alg, SigningKey, unverified
+from conformance.tls.modes import ListenerMode, ModeSettings
+from conformance.tls.server import Request, Response, answer_in_mode
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +144,17 @@ def registered_clients(pki: TestPKI) -> dict[str, str]:
     return {pki.clients[cid].subject: cid for cid in pki.lps_client_ids}
 
 
+# What a handler returns for the server to reset the connection instead of answering: `TLSServer` sends a
+# TCP RST for a None answer, as in its RESET mode (its `Handler` type does not admit None yet).
+def _json_object(body: bytes) -> Mapping[str, Any]:
+    """A request body parsed as a JSON object; empty when it is not one."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def _json(response: rfc8693.EndpointResponse) -> Response:
     return Response.json(response.body, response.status, response.headers)
 
@@ -148,6 +166,35 @@ def _without_secrets(exchange: rfc8693.TokenExchangeRequest) -> rfc8693.TokenExc
         for name, values in exchange.extra.items()
     }
     return replace(exchange, extra=masked)
+
+
+def _string_members(document: Mapping[str, Any], *names: str) -> tuple[str, ...]:
+    """The members `names` of a JSON object that are strings (whom a token or answer names)."""
+    return tuple(value for name in names if isinstance(value := document.get(name), str))
+
+
+def _claimed_subjects(token: str | None, *names: str) -> tuple[str, ...]:
+    """The string claims `names` of a JWT, unverified: whom a token names even when it is refused."""
+    decoded = unverified(token) if token else None
+    return _string_members(decoded[1] if decoded is not None else {}, *names)
+
+
+@dataclass(frozen=True)
+class ApiAsBehaviour:
+    """What the authorization server does for one professional instead of its global default (None:
+    the default)."""
+
+    api_token_ttl_s: int | None = None
+    refresh_token_ttl_s: int | None = None
+    omit_refresh_token: bool | None = None
+    introspect: Introspect | None = None
+
+
+@dataclass(frozen=True)
+class ApiBehaviour:
+    """How the API answers one professional's calls: an HTTP-level listener mode, for those calls only."""
+
+    mode: ModeSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +273,7 @@ class SimulatedApiAuthorizationServer(Counterpart):
         # Keycloak-shaped answers carry a refresh token; leaving it out is an adversarial switch.
         self.omit_refresh_token = False
         self.refresh_token_ttl_s = DEFAULT_REFRESH_TOKEN_TTL_S
+        self._behaviours = KeyedBehaviour(ApiAsBehaviour())  # by national id and PSC sub
         self._refresh_grants: dict[str, _RefreshGrant] = {}
         self._issued_jtis: set[str] = set()  # every access token signed here: what introspection knows
         self._lock = threading.Lock()
@@ -249,9 +297,37 @@ class SimulatedApiAuthorizationServer(Counterpart):
         self._api_token_ttl_s = value
 
     def reset(self) -> None:
-        """Between scenarios: answers back to their Keycloak shape (issued refresh tokens stay valid)."""
+        """Between scenarios: answers back to their Keycloak shape (issued refresh tokens stay valid).
+        What was set for one professional stays: that professional's scenario may still be running."""
         self.omit_refresh_token = False
         self.refresh_token_ttl_s = DEFAULT_REFRESH_TOKEN_TTL_S
+
+    def behave(
+        self,
+        identity: TestIdentity | str,
+        *,
+        api_token_ttl_s: int | None = None,
+        refresh_token_ttl_s: int | None = None,
+        omit_refresh_token: bool | None = None,
+        introspect: Introspect | None = None,
+    ) -> None:
+        """What the AS does for this professional only (the subject of the exchanged token, the `sub` of
+        the API token), instead of the global settings of the same names: scenarios running at the same
+        time each misbehave toward their own professional. Arguments left None keep what was set before."""
+        for name, ttl in (("api_token_ttl_s", api_token_ttl_s), ("refresh_token_ttl_s", refresh_token_ttl_s)):
+            if ttl is not None and ttl <= 0:
+                raise ValueError(f"{name} must be positive")
+        self._behaviours.update(
+            identity_keys(identity),
+            api_token_ttl_s=api_token_ttl_s,
+            refresh_token_ttl_s=refresh_token_ttl_s,
+            omit_refresh_token=omit_refresh_token,
+            introspect=introspect,
+        )
+
+    def forget(self, identity: TestIdentity | str) -> None:
+        """This professional is served with the global settings again."""
+        self._behaviours.forget(identity_keys(identity))
 
     @property
     def issuer(self) -> str:
@@ -344,6 +420,7 @@ class SimulatedApiAuthorizationServer(Counterpart):
         return rfc7662.active_answer(answer, token_type="Bearer")
 
     def _introspection(self, request: Request) -> Response:
+        request.concerns(*_claimed_subjects(request.param("token"), "sub"))
         caller = self._introspection_caller(request)
         if isinstance(caller, Response):
             return caller
@@ -408,6 +485,8 @@ class SimulatedApiAuthorizationServer(Counterpart):
 
         refresh = rfc8693.is_refresh_request(form)
         exchange = rfc8693.parse_request(form)
+        subjects = _claimed_subjects(exchange.subject_token, "SubjectNameID", "sub")
+        request.concerns(*subjects)
         if not refresh:
             observe(
                 "request",
@@ -465,14 +544,16 @@ class SimulatedApiAuthorizationServer(Counterpart):
             return refusal
 
         assert exchange.subject_token is not None  # parse_request reports its absence as fatal
+        introspect = self._behaviours.get(*subjects).introspect or self.introspect
         try:
-            introspection = dict(self.introspect(exchange.subject_token))
+            introspection = dict(introspect(exchange.subject_token))
         except Exception as exc:
             log.exception("introspection of the subject token failed")
             observe("introspection_failed", f"introspection at PSC failed: {exc!r}")
             return _json(
                 rfc8693.error_response("temporarily_unavailable", "introspection at PSC failed", status=503)
             )
+        request.concerns(*_string_members(introspection, "SubjectNameID", "sub"))
         refusal = self._check_subject(introspection, client_id, observe)
         if refusal is not None:
             return refusal
@@ -572,6 +653,8 @@ class SimulatedApiAuthorizationServer(Counterpart):
             valid = grant is not None and grant.client_id == client_id and grant.expires_at > self.clock.now()
             if valid:
                 del self._refresh_grants[value]
+        if grant is not None:
+            request.concerns(grant.sub)
         if not valid or grant is None:
             observe("invalid", "refresh with an unknown, expired or foreign refresh token")
             return _json(rfc8693.error_response(rfc8693.INVALID_GRANT, "invalid or expired refresh token"))
@@ -606,7 +689,12 @@ class SimulatedApiAuthorizationServer(Counterpart):
     ) -> Response:
         """A certificate-bound API token, answered as Keycloak does (a refresh token unless omitted)."""
         now = int(self.clock.now())
-        ttl = self.api_token_ttl_s
+        behaviour = self._behaviours.get(sub)
+        ttl = behaviour.api_token_ttl_s or self.api_token_ttl_s
+        refresh_ttl = behaviour.refresh_token_ttl_s or self.refresh_token_ttl_s
+        omit_refresh_token = (
+            self.omit_refresh_token if behaviour.omit_refresh_token is None else behaviour.omit_refresh_token
+        )
         scope = tuple(scope)
         x5t = request.tls.peer_x5t_s256
         jti = str(uuid.uuid4())
@@ -625,13 +713,11 @@ class SimulatedApiAuthorizationServer(Counterpart):
         self.register_issued(jti)
         refresh_token = None
         extra: dict[str, Any] = {"not-before-policy": 0, "session_state": str(uuid.uuid4())}
-        if not self.omit_refresh_token:
+        if not omit_refresh_token:
             refresh_token = secrets.token_urlsafe(32)
-            extra["refresh_expires_in"] = self.refresh_token_ttl_s
+            extra["refresh_expires_in"] = refresh_ttl
             with self._lock:
-                self._refresh_grants[refresh_token] = _RefreshGrant(
-                    client_id, sub, scope, now + self.refresh_token_ttl_s
-                )
+                self._refresh_grants[refresh_token] = _RefreshGrant(client_id, sub, scope, now + refresh_ttl)
         observe(
             "issued",
             "API access token issued",
@@ -692,12 +778,63 @@ class SimulatedApiPsc(Counterpart):
         self.authorization_server = authorization_server
         self.base_path = base_path.rstrip("/")
         self.signing_key = signing_key or SigningKey.generate(signature_alg)
-        self.router.add("POST", f"{self.base_path}/signsessiondata", self._sign_session_data)
+        self._behaviours = KeyedBehaviour(ApiBehaviour())  # by national id (the API token's sub) and sub
+        self._calls: Counter[str] = Counter()  # business calls per professional
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()  # cuts a stall short, as stop() does for the SLOW mode
+        self.router.add("POST", f"{self.base_path}/signsessiondata", self._business_call)
 
     def start(self) -> Self:
+        self._stopping.clear()
         super().start()
         self.authorization_server.accepted_resources.add(self.base_url)
         return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        super().stop()
+
+    # -- behaviour for one professional --------------------------------------------------------------
+
+    def behave(
+        self,
+        identity: TestIdentity | str,
+        mode: ListenerMode | str,
+        *,
+        slow_s: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        """Answer this professional's business calls (found by the API token's `sub`, else the body's
+        `nationalId`) as the listener would in `mode`, with the parameters of `TLSServer.set_mode`: a
+        concurrent scenario's calls are served normally. HTTP-level modes only: the TLS handshake comes
+        before anyone is known. `ListenerMode.NORMAL` serves the professional normally again."""
+        settings = ModeSettings.for_mode(mode, slow_s=slow_s, status=status)
+        if settings.mode is not ListenerMode.NORMAL and not settings.mode.http_level:
+            raise ValueError(f"{settings.mode} acts at the TLS handshake, before anyone is known")
+        if settings.mode is ListenerMode.NORMAL:
+            self._behaviours.forget(identity_keys(identity))
+        else:
+            self._behaviours.update(identity_keys(identity), mode=settings)
+
+    def calls_concerning(self, identity: TestIdentity | str) -> int:
+        """How many business calls named this professional so far, whatever they were answered (a
+        scenario waits for the calls it started before reading the evidence)."""
+        with self._lock:
+            return sum(self._calls[key] for key in identity_keys(identity))
+
+    def _business_call(self, request: Request) -> Response | None:
+        """`POST /signsessiondata`, unless its professional's behaviour says otherwise: stalled, then
+        served; answered with a canned error; or the connection reset (what the listener modes do)."""
+        token = rfc6750.bearer_token(request.header("Authorization"))
+        subjects = _claimed_subjects(token, "sub") + _string_members(_json_object(request.body), "nationalId")
+        request.concerns(*subjects)
+        if subjects:
+            with self._lock:
+                self._calls[subjects[0]] += 1
+        settings = self._behaviours.get(*subjects).mode
+        if settings is None:
+            return self._sign_session_data(request)
+        return answer_in_mode(settings, self._stopping, lambda: self._sign_session_data(request))
 
     @property
     def base_url(self) -> str:

@@ -9,8 +9,12 @@ from typing import Any, ClassVar, Self
 from conformance.clock import Clock
 from conformance.counterparts.observations import Observation, ObservationLog
 from conformance.pki import TestPKI, server_context
-from conformance.tls import ModeContexts, Request, TLSServer
+from conformance.standards.jose import unverified
+from conformance.tls import ModeContexts, Request, Response, TLSServer
 from conformance.tls.routing import Router
+
+# The [counterparts] setting that gives each listener's port, for the message of a port already taken.
+PORT_SETTINGS = {"psc": "psc_port", "api-as": "api_as_port", "api": "api_port"}
 
 
 class Counterpart:
@@ -41,11 +45,12 @@ class Counterpart:
         self.observations = observations
         self.clock = clock
         self.public_host = public_host
+        self.listen_port = port  # as configured: 0 for an ephemeral port
         self.router = Router()
         required = handshake_requires_cert
         self.server = TLSServer(
             server_context(pki, server_name, require_client_cert=required, check_crl=True),
-            self.router,
+            self._dispatch,
             host=host,
             port=port,
             observer=observer,
@@ -55,8 +60,20 @@ class Counterpart:
             ),
         )
 
+    def _dispatch(self, request: Request) -> Response | None:
+        """Route the request, once it is known whom a bearer token in it concerns (any path, even one
+        no route serves): scenarios running at the same time tell their traffic apart by it."""
+        request.concerns(*bearer_subjects(request.header("Authorization")))
+        return self.router(request)
+
     def start(self) -> Self:
-        self.server.start()
+        try:
+            self.server.start()
+        except OSError as exc:  # a fixed port another campaign or service holds: say which setting
+            setting = PORT_SETTINGS.get(self.counterpart, "port")
+            raise OSError(
+                exc.errno, f"[counterparts] {setting} = {self.listen_port}: {exc.strerror}"
+            ) from exc
         return self
 
     def stop(self) -> None:
@@ -89,6 +106,20 @@ class Counterpart:
             data=data,
             exchange_id=getattr(request, "id", None),
             at=self.clock.now(),
+            subjects=request.subjects if request is not None else [],
         )
         self.observations.add(observation)
         return observation
+
+
+def bearer_subjects(authorization: str | None) -> list[str]:
+    """The `sub` (and PSC's `SubjectNameID`, `preferred_username`) of a JWT bearer token, unverified: only
+    to attribute the request, never to judge or serve it."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return []
+    decoded = unverified(authorization[7:].strip())
+    if decoded is None:
+        return []
+    claims = decoded[1]
+    names = ("sub", "SubjectNameID", "preferred_username")
+    return [value for name in names if isinstance(value := claims.get(name), str) and value]

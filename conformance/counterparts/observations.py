@@ -29,6 +29,9 @@ class Observation:
     data: dict[str, Any] = field(default_factory=dict)
     exchange_id: str | None = None
     at: float = field(default_factory=time.time)
+    # Whom the request concerned (`Request.subjects`, the live list): which scenario's doing this is,
+    # known as soon as the counterpart knows it, before the exchange is recorded.
+    subjects: list[str] = field(default_factory=list, compare=False, repr=False)
 
 
 class ObservationLog:

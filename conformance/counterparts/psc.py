@@ -5,6 +5,9 @@ discovery (both file names), JWKS, CIBA in poll mode with a controllable authent
 per test identity, the token endpoint (CIBA, refresh_token, authorization_code with PKCE),
 userinfo (`scope_all`), RFC 7662 introspection and end-session.
 
+Timings, ID-token tampering and the authentication device are global defaults that can be overridden
+for one professional (`behave`): scenarios running at the same time each misbehave toward their own.
+
 It does not judge. Every deviation of the caller from the rules of the trust space (a missing
 `scope_all`, no `acr_values`, polling faster than `interval`, Basic instead of mTLS, …) becomes
 an `Observation`; the scenarios decide what it means for which requirement.
@@ -27,11 +30,12 @@ from urllib.parse import urlencode, urlsplit
 from conformance.clock import Clock, SystemClock
 from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity, load_identities
+from conformance.counterparts.keyed import KeyedBehaviour
 from conformance.counterparts.observations import ObservationLog
 from conformance.pki import TestPKI
 from conformance.standards import ciba, oidc, rfc6749, rfc6750, rfc7636, rfc7662
 from conformance.standards.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
-from conformance.standards.jose import Alg, SigningKey, jwks
+from conformance.standards.jose import Alg, SigningKey, jwks, unverified
 from conformance.tls import Request, Response
 
 REALM_PATH = "/auth/realms/esante-wallet"
@@ -93,6 +97,15 @@ class PscTimings:
     refresh_token_ttl_s: int = 1800
     slow_down_increment_s: float = 5.0
     poll_tolerance_s: float = 0.2
+
+
+@dataclass(frozen=True)
+class PscBehaviour:
+    """What PSC does for one professional instead of its global default (None: the default)."""
+
+    timings: PscTimings | None = None
+    id_token_tamper: IdTokenTamper | None = None
+    device: DeviceBehaviour | None = None
 
 
 @dataclass(frozen=True)
@@ -205,9 +218,10 @@ class SimulatedPSC(Counterpart):
             )
             for cid in pki.clients
         }
-        self.devices: dict[str, DeviceBehaviour] = {}
         self.default_device = DeviceBehaviour()
         self.id_token_tamper = IdTokenTamper.NONE
+        self._behaviours = KeyedBehaviour(PscBehaviour())  # by national id
+        self._minted: set[str] = set()  # national ids of `mint_identity`
         self.ciba_requests: dict[str, AuthenticationRequest] = {}
         self.sessions: dict[str, PscSession] = {}
         self._grants: dict[str, AccessGrant] = {}  # access jti or refresh token value -> grant
@@ -249,9 +263,40 @@ class SimulatedPSC(Counterpart):
 
     def set_device(self, national_id: str, behaviour: DeviceBehaviour) -> None:
         """How the professional's device answers the next CIBA requests for this identity."""
+        self.behave(national_id, device=behaviour)
+
+    def behave(
+        self,
+        identity: TestIdentity | str,
+        *,
+        timings: PscTimings | None = None,
+        id_token_tamper: IdTokenTamper | None = None,
+        device: DeviceBehaviour | None = None,
+    ) -> None:
+        """What PSC does for this professional only (an identity or its national id), instead of the
+        global `timings`, `id_token_tamper` and `default_device`: scenarios running at the same time each
+        misbehave toward their own professional. Arguments left None keep what was set before."""
+        national_id = identity if isinstance(identity, str) else identity.national_id
         if national_id not in self.identities:
             raise KeyError(f"unknown test identity {national_id!r}; known: {sorted(self.identities)}")
-        self.devices[national_id] = behaviour
+        self._behaviours.update(
+            (national_id,), timings=timings, id_token_tamper=id_token_tamper, device=device
+        )
+
+    def forget(self, identity: TestIdentity | str) -> None:
+        """This professional is served with the global defaults again."""
+        self._behaviours.forget((identity if isinstance(identity, str) else identity.national_id,))
+
+    def timings_for(self, identity: TestIdentity | str | None) -> PscTimings:
+        """The timings PSC applies to this professional (its own, else the global ones)."""
+        national_id = identity.national_id if isinstance(identity, TestIdentity) else identity
+        return self._behaviours.get(national_id).timings or self.timings
+
+    def _tamper_for(self, identity: TestIdentity) -> IdTokenTamper:
+        return self._behaviours.get(identity.national_id).id_token_tamper or self.id_token_tamper
+
+    def _device_for(self, national_id: str) -> DeviceBehaviour:
+        return self._behaviours.get(national_id).device or self.default_device
 
     def mint_identity(self) -> TestIdentity:
         """A professional no SUT has seen yet, so no token it cached can stand in for a new login.
@@ -274,12 +319,19 @@ class SimulatedPSC(Counterpart):
                 family_name="FRAIS-TEST",
             )
             self.identities[national_id] = identity
+            self._minted.add(national_id)
             return identity
 
     def reset(self) -> None:
-        """Forget devices and tampering (between scenarios); sessions and tokens stay valid."""
-        self.devices.clear()
+        """Between scenarios: no global tampering, and the fixed test identities back to the defaults.
+
+        A minted identity keeps its behaviour: it belongs to one scenario, which may still be running
+        while another one ends. Sessions and tokens stay valid.
+        """
         self.id_token_tamper = IdTokenTamper.NONE
+        with self._lock:
+            fixed = [national_id for national_id in self.identities if national_id not in self._minted]
+        self._behaviours.forget(fixed)
 
     # -- tokens without a login, for a provider campaign --------------------------------------------
 
@@ -300,7 +352,7 @@ class SimulatedPSC(Counterpart):
         if client_id not in self.clients:
             raise KeyError(f"unknown client {client_id!r}; registered: {sorted(self.clients)}")
         session = self._new_session(client_id, identity, tuple(scope.split()))
-        ttl = self.timings.access_token_ttl_s if ttl_s is None else ttl_s
+        ttl = self.timings_for(identity).access_token_ttl_s if ttl_s is None else ttl_s
         x5t = self.pki.clients[client_id].x5t_s256  # self.clients are the PKI's clients
         token, _ = self._grant_access(client_id, session, self.clock.now(), ttl, x5t, bind=True)
         return token
@@ -326,10 +378,47 @@ class SimulatedPSC(Counterpart):
             client_id,
             session,
             now=now,
-            ttl_s=self.timings.access_token_ttl_s,
+            ttl_s=self.timings_for(identity).access_token_ttl_s,
             cnf_x5t=x5t,
         )
         return self._impostor_key.sign(claims)
+
+    # -- whom a request concerns (evidence of concurrent scenarios) ---------------------------------
+
+    def _hint_subjects(self, login_hint: str | None) -> tuple[str | None, ...]:
+        """A login_hint names a professional by national id; a known one also has its `sub`."""
+        identity = self.identities.get(login_hint or "")
+        return (login_hint,) if identity is None else _subjects(identity)
+
+    def _token_subjects(self, token: str | None) -> tuple[str | None, ...]:
+        """Whom a token names, whatever its state: a refresh token by its grant, a JWT (access or ID
+        token, even expired, tampered or foreign) by its `SubjectNameID` and `sub` claims."""
+        if not token:
+            return ()
+        with self._lock:
+            grant = self._grants.get(token)
+            session = self.sessions.get(grant.session_state) if grant else None
+        if session is not None:
+            return _subjects(session.identity)
+        decoded = unverified(token)
+        claims = decoded[1] if decoded is not None else {}
+        return tuple(v for v in (claims.get("SubjectNameID"), claims.get("sub")) if isinstance(v, str))
+
+    def _token_request_subjects(self, request: Request) -> tuple[str | None, ...]:
+        """Whom a token request concerns, looked up without consuming its grant (before client
+        authentication, so that a refused request is attributed too)."""
+        grant_type = request.param("grant_type")
+        if grant_type == ciba.GRANT_TYPE:
+            with self._lock:
+                auth = self.ciba_requests.get(request.param("auth_req_id") or "")
+            return self._hint_subjects(auth.login_hint) if auth is not None else ()
+        if grant_type == "refresh_token":
+            return self._token_subjects(request.param("refresh_token"))
+        if grant_type == "authorization_code":
+            with self._lock:
+                code = self._codes.get(request.param("code") or "")
+            return _subjects(code.identity) if code is not None else ()
+        return ()
 
     # -- discovery and keys -----------------------------------------------------------------------
 
@@ -448,6 +537,7 @@ class SimulatedPSC(Counterpart):
     # -- CIBA ---------------------------------------------------------------------------------------
 
     def _backchannel(self, request: Request) -> Response:
+        request.concerns(*self._hint_subjects(request.param("login_hint")))
         basic = rfc6749.basic_credentials(request.header("Authorization"))
         self.observe(
             request,
@@ -504,6 +594,7 @@ class SimulatedPSC(Counterpart):
             )
         if channel not in CHANNELS:
             self.observe(request, "ciba.channel", cid, f"channel={channel!r}, expected CARD or MOBILE")
+        timings = self.timings_for(identity)
         auth = AuthenticationRequest(
             client_id=cid,
             login_hint=login_hint,
@@ -512,9 +603,9 @@ class SimulatedPSC(Counterpart):
             binding_message=binding,
             channel=channel,
             created_at=self.clock.now(),
-            expires_in=self.timings.ciba_expires_in_s,
-            interval=self.timings.ciba_interval_s,
-            behaviour=self.devices.get(login_hint, self.default_device),
+            expires_in=timings.ciba_expires_in_s,
+            interval=timings.ciba_interval_s,
+            behaviour=self._device_for(login_hint),
         )
         with self._lock:
             self.ciba_requests[auth.auth_req_id] = auth
@@ -551,12 +642,13 @@ class SimulatedPSC(Counterpart):
                     f"auth_req_id issued to {auth.client_id}, redeemed by {client.client_id}",
                 )
                 return oauth_error("invalid_grant", "auth_req_id was issued to another client")
+            timings = self.timings_for(auth.login_hint)
             since = None if auth.last_poll_at is None else self.clock.now() - auth.last_poll_at
             interval = auth.interval
             result = auth.poll(
                 self.clock.now(),
-                tolerance_s=self.timings.poll_tolerance_s,
-                slow_down_increment_s=self.timings.slow_down_increment_s,
+                tolerance_s=timings.poll_tolerance_s,
+                slow_down_increment_s=timings.slow_down_increment_s,
             )
         self.observe(
             request,
@@ -567,14 +659,14 @@ class SimulatedPSC(Counterpart):
             result=result.value,
             seconds_since_last_poll=since,
             interval=interval,
-            tolerance_s=self.timings.poll_tolerance_s,
-            increment_s=self.timings.slow_down_increment_s,
+            tolerance_s=timings.poll_tolerance_s,
+            increment_s=timings.slow_down_increment_s,
         )
         # Not the device's scheduled slow_down: the caller really came too early.
         if (
             result is PollResult.SLOW_DOWN
             and since is not None
-            and since < interval - self.timings.poll_tolerance_s
+            and since < interval - timings.poll_tolerance_s
         ):
             self.observe(
                 request,
@@ -602,6 +694,7 @@ class SimulatedPSC(Counterpart):
     def _authorize(self, request: Request) -> Response:
         """Front channel: the professional logs in at once (the login_hint identity, or the first one)."""
         q = {k: v[0] for k, v in request.query.items() if v}
+        request.concerns(*self._hint_subjects(q.get("login_hint")))
         cid = q.get("client_id")
         redirect_uri = q.get("redirect_uri")
         if cid not in self.clients or not redirect_uri:
@@ -661,6 +754,7 @@ class SimulatedPSC(Counterpart):
             content_type=request.header("Content-Type"),
             authorization=request.header("Authorization"),
         )
+        request.concerns(*self._token_request_subjects(request))
         self.observe(
             request,
             "token.request",
@@ -724,7 +818,7 @@ class SimulatedPSC(Counterpart):
         self, request: Request, client: _Client, session: PscSession, nonce: str | None
     ) -> Response:
         now = self.clock.now()
-        t = self.timings
+        t = self.timings_for(session.identity)
         scope = " ".join(session.scope)
         access_token, jti = self._grant_access(
             client.client_id,
@@ -754,7 +848,7 @@ class SimulatedPSC(Counterpart):
             jti=jti,
             method=client.method,
             certificate_x5t=client.cert_x5t,
-            id_token_tamper=self.id_token_tamper.value,
+            id_token_tamper=self._tamper_for(session.identity).value,
         )
         body = {
             "access_token": access_token,
@@ -778,7 +872,7 @@ class SimulatedPSC(Counterpart):
             client_id=client_id,
             subject=identity.sub,
             issued_at=now,
-            ttl_s=self.timings.id_token_ttl_s,
+            ttl_s=self.timings_for(identity).id_token_ttl_s,
             auth_time=session.created_at,
             acr=REQUIRED_ACR,
             nonce=nonce,
@@ -794,7 +888,7 @@ class SimulatedPSC(Counterpart):
                 "family_name": identity.family_name,
             },
         )
-        tamper = self.id_token_tamper
+        tamper = self._tamper_for(identity)
         key = self.signing_key
         if tamper is IdTokenTamper.BAD_SIGNATURE:
             key = replace(self._impostor_key, kid=self.signing_key.kid)  # same kid, unpublished key
@@ -861,6 +955,8 @@ class SimulatedPSC(Counterpart):
         token_in = rfc6750.bearer_token_location(
             request.header("Authorization"), request.form(), request.query
         )
+        for token in (rfc6750.bearer_token(request.header("Authorization")), request.param("access_token")):
+            request.concerns(*self._token_subjects(token))
         grant = self._bearer_grant(request)
         if grant is None and token_in == "body":
             grant = self._active_access(request.param("access_token") or "")
@@ -914,6 +1010,7 @@ class SimulatedPSC(Counterpart):
         return rfc7662.active_answer(refresh_claims, client_id=refresh.client_id)
 
     def _introspection(self, request: Request) -> Response:
+        request.concerns(*self._token_subjects(request.param("token")))
         try:
             client = self._authenticate(request, "introspection")
         except _AuthFailure as failure:
@@ -953,6 +1050,7 @@ class SimulatedPSC(Counterpart):
     def _end_session(self, request: Request) -> Response:
         logout = oidc.parse_end_session({**request.query, **request.form()})
         hint = logout.id_token_hint
+        request.concerns(*self._token_subjects(hint))
         tls = request.tls
         if not hint:
             self.observe(
@@ -1028,6 +1126,11 @@ def access_token_claims(
     if cnf_x5t:
         claims["cnf"] = {"x5t#S256": cnf_x5t}
     return claims
+
+
+def _subjects(identity: TestIdentity) -> tuple[str, str]:
+    """The two names of a professional a request may concern: national id and PSC `sub`."""
+    return identity.national_id, identity.sub
 
 
 def _invalid_token() -> Response:

@@ -26,6 +26,7 @@ from conformance.counterparts.observations import ObservationLog
 from conformance.counterparts.psc import SimulatedPSC
 from conformance.evidence import EvidenceRecorder
 from conformance.pki import PkiFiles, TestPKI
+from conformance.tls import ListenerMode
 
 
 @dataclass
@@ -127,6 +128,12 @@ class CounterpartSet:
     def _ports(self) -> str:
         return f"{self.settings.psc_port}, {self.settings.api_as_port}"
 
+    def listeners_back_to_normal(self) -> None:
+        """Every listener in its normal TLS mode again (after a scenario that switched one, alone)."""
+        for counterpart in self.servers:
+            if counterpart.server.mode is not ListenerMode.NORMAL:
+                counterpart.server.set_mode(ListenerMode.NORMAL)
+
     def stop(self) -> None:
         for server in reversed(self.servers):
             server.stop()
@@ -146,7 +153,9 @@ class CounterpartSet:
         )
 
     def reset(self) -> None:
-        """Between scenarios: devices, token tampering and the AS's answer shape back to normal."""
+        """Between scenarios: the global switches (token tampering, the AS's answer shape) and the fixed
+        identities' devices back to normal; what a scenario set for its minted professional (`behave`)
+        stays, since that scenario may still be running."""
         self.psc.reset()
         self.api_as.reset()
 

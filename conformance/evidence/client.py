@@ -5,6 +5,10 @@ timeouts (hooks never run for those), gets the TLS session from the network stre
 the body (once the server closes the connection it is gone), and can wrap the body stream so that the
 exchange is recorded when the body has been read, whether the caller used `client.get` or
 `client.stream`. Each redirect hop is its own exchange.
+
+The total deadline of an exchange is enforced under httpcore, on every read and write of its connection
+(`bounded_transport`): a per-read timeout alone lets a SUT send its answer, head included, one byte at a
+time for ever.
 """
 
 from __future__ import annotations
@@ -12,16 +16,22 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import httpcore
 import httpx
 from cryptography import x509
 
 from conformance.evidence.model import TO_SUT, Exchange, TLSDetails
 from conformance.evidence.recorder import EvidenceRecorder
 from conformance.standards import rfc8705
+
+if TYPE_CHECKING:
+    from conformance.evidence.breaker import SutBreaker
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +42,9 @@ _TRANSPORT_OPTIONS: Final = ("http1", "http2", "limits", "proxy", "cert")
 # No answer of a system under test is legitimately bigger: past it, the harness stops reading (a hostile
 # SUT must not exhaust its memory) and the exchange ends in error.
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+# What the evidence keeps of an answer that outgrew the cap: its beginning shows what it was; keeping the
+# whole 8 MiB of every such exchange is how a flooding SUT would still exhaust the harness's memory.
+OVERSIZED_KEPT_BYTES: Final = 64 * 1024
 
 
 class ResponseTooLarge(httpx.ReadError):
@@ -41,6 +54,10 @@ class ResponseTooLarge(httpx.ReadError):
 class ExchangeDeadlineExceeded(httpx.ReadTimeout):
     """The whole exchange (connect, TLS, head and body) outlasted its deadline, though every single read
     kept within the read timeout: an answer trickled byte by byte."""
+
+
+# Its text says "Timeout": conditions tell a SUT that said nothing from one that refused by that word.
+_DEADLINE_TEXT: Final = "Timeout of the whole exchange: it outlasted its total deadline"
 
 
 def total_deadline_s(timeout: httpx.Timeout | float) -> float:
@@ -56,6 +73,93 @@ def _request_deadline_s(request: httpx.Request) -> float:
     return (budgets.get("connect") or 5.0) + (budgets.get("read") or 10.0) + 1.0
 
 
+# The perf_counter instant by which the exchange under way in this thread must be over (None: unbounded).
+_DEADLINE: ContextVar[float | None] = ContextVar("exchange_deadline", default=None)
+
+
+@contextmanager
+def _deadline_at(instant: float | None) -> Iterator[None]:
+    token = _DEADLINE.set(instant)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def within_deadline(seconds: float) -> AbstractContextManager[None]:
+    """Bound every network operation of `bounded_transport`s in this block to `seconds` all told."""
+    return _deadline_at(time.perf_counter() + seconds)
+
+
+def _budget(timeout: float | None) -> float | None:
+    """What is left of the exchange's deadline for one operation, never more than its own `timeout`."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise httpcore.ReadTimeout(_DEADLINE_TEXT)
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose reads, writes and TLS handshake all count against the exchange's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _budget(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _budget(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _budget(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, _budget(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _budget(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def bounded_transport(verify: ssl.SSLContext, **options: Any) -> httpx.HTTPTransport:
+    """An `httpx.HTTPTransport` whose connections honour the deadline set by `within_deadline` (or by
+    the recording client, per exchange). httpx offers no public way to give httpcore its network
+    backend: the pool's is wrapped (tests/hostile's trickle mode fails if httpx ever moves it)."""
+    transport = httpx.HTTPTransport(verify=verify, **options)
+    pool = transport._pool
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
+
+
 def recording_client(
     recorder: EvidenceRecorder,
     *,
@@ -64,6 +168,7 @@ def recording_client(
     timeout: httpx.Timeout | float,
     client_cert_der: bytes | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    breaker: SutBreaker | None = None,
     **httpx_kwargs: Any,
 ) -> httpx.Client:
     """An `httpx.Client` recording every exchange into `recorder` under `counterpart`.
@@ -72,6 +177,9 @@ def recording_client(
     it was sent with (the client's, or the request's own) or
     `max_body_bytes` of answer, reading stops with `ExchangeDeadlineExceeded` / `ResponseTooLarge` (both
     `httpx.TransportError`s, so callers treat them as the SUT not answering properly).
+    `breaker`, the campaign's `SutBreaker`, is told how each exchange ended, and fails calls at once
+    while it holds the SUT unresponsive (`SutUnresponsive`, recorded like any failed call, and not an
+    `httpx` error: it ends the scenario rather than being judged as the SUT's answer).
 
     `verify` is required so that no harness call falls back to the system trust store, and `timeout`
     so that a silent SUT cannot hang a campaign. `client_cert_der` is the certificate loaded in `verify`
@@ -81,7 +189,7 @@ def recording_client(
     `response.extensions["exchange_id"]` names it.
     """
     transport_options = {k: httpx_kwargs.pop(k) for k in _TRANSPORT_OPTIONS if k in httpx_kwargs}
-    inner = httpx_kwargs.pop("transport", None) or httpx.HTTPTransport(verify=verify, **transport_options)
+    inner = httpx_kwargs.pop("transport", None) or bounded_transport(verify, **transport_options)
     mounts = httpx_kwargs.pop("mounts", None)
 
     def wrap(transport: httpx.BaseTransport) -> RecordingTransport:
@@ -91,6 +199,7 @@ def recording_client(
             counterpart=counterpart,
             client_cert_der=client_cert_der,
             max_body_bytes=max_body_bytes,
+            breaker=breaker,
         )
 
     if mounts is not None:
@@ -110,6 +219,7 @@ class RecordingTransport(httpx.BaseTransport):
         client_cert_der: bytes | None = None,
         deadline_s: float | None = None,  # None: each request's own timeout decides (`total_deadline_s`)
         max_body_bytes: int = MAX_BODY_BYTES,
+        breaker: SutBreaker | None = None,
     ) -> None:
         self._inner = inner
         self._recorder = recorder
@@ -117,10 +227,13 @@ class RecordingTransport(httpx.BaseTransport):
         self._client_tls = _client_tls(client_cert_der)
         self._deadline_s = deadline_s
         self._max_body_bytes = max_body_bytes
+        self._breaker = breaker
+        # A client made inside a scenario stays that scenario's, even used from a thread of its own.
+        self._scenario = recorder.current_scenario
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         exchange_id = self._recorder.new_id()
-        scenario = self._recorder.current_scenario
+        scenario = self._recorder.current_scenario or self._scenario
         started_at, start = time.time(), time.perf_counter()
         body = _RequestBody(request)
         base = Exchange(
@@ -133,18 +246,28 @@ class RecordingTransport(httpx.BaseTransport):
             request_headers=_decode_headers(request.headers.raw),
             scenario=scenario,
         )
+        deadline = start + (
+            self._deadline_s if self._deadline_s is not None else _request_deadline_s(request)
+        )
         try:
-            response = self._inner.handle_request(request)
+            if self._breaker is not None:
+                self._breaker.before_call()
+            with _deadline_at(deadline):
+                response = self._inner.handle_request(request)
         except Exception as exc:
+            error = _past_deadline(exc, deadline)
             self._recorder.record(
                 replace(
                     base,
                     request_body=body.value,
                     duration_s=time.perf_counter() - start,
                     tls=self._client_tls,
-                    error=describe_error(exc),
+                    error=describe_error(error),
                 )
             )
+            self._tell_breaker(error)
+            if error is not exc:
+                raise error from exc
             raise
         head_s = time.perf_counter() - start
         tls = self._session_tls(response, request)  # before the body is read: the stream may be gone after
@@ -158,26 +281,32 @@ class RecordingTransport(httpx.BaseTransport):
             tls=tls,
         )
 
-        def finish(chunks: bytes, error: str | None) -> None:
+        def finish(chunks: bytes, error: Exception | None) -> None:
             self._recorder.record(
                 replace(
                     head,
                     request_body=body.value,
                     response_body=chunks,
-                    error=error,
+                    error=describe_error(error) if error is not None else None,
                     duration_s=time.perf_counter() - start,
                 )
             )
+            self._tell_breaker(error)
 
-        deadline = start + (
-            self._deadline_s if self._deadline_s is not None else _request_deadline_s(request)
-        )
         response.stream = _RecordingStream(response.stream, finish, deadline, self._max_body_bytes)
         response.extensions[EXCHANGE_ID] = exchange_id
         return response
 
     def close(self) -> None:
         self._inner.close()
+
+    def _tell_breaker(self, error: Exception | None) -> None:
+        if self._breaker is None:
+            return
+        if error is None:
+            self._breaker.succeeded()
+        else:
+            self._breaker.failed(error, describe_error(error))
 
     def _session_tls(self, response: httpx.Response, request: httpx.Request) -> TLSDetails | None:
         stream = response.extensions.get("network_stream")
@@ -200,6 +329,14 @@ class RecordingTransport(httpx.BaseTransport):
         except Exception:  # evidence is best effort; the harness call itself must go on
             log.exception("could not read the TLS session of %s", request.url)
             return self._client_tls
+
+
+def _past_deadline(exc: Exception, deadline: float) -> Exception:
+    """A timeout that struck because the exchange's deadline ran out, told as such."""
+    timer = isinstance(exc, httpx.TimeoutException) and not isinstance(exc, ExchangeDeadlineExceeded)
+    if timer and time.perf_counter() >= deadline - 0.01:
+        return ExchangeDeadlineExceeded(_DEADLINE_TEXT, request=getattr(exc, "_request", None))
+    return exc
 
 
 def describe_error(exc: BaseException) -> str:
@@ -247,31 +384,39 @@ class _RecordingStream(httpx.SyncByteStream):
     def __init__(
         self,
         inner: Any,
-        finish: Callable[[bytes, str | None], None],
+        finish: Callable[[bytes, Exception | None], None],
         deadline: float | None = None,
         max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._inner = inner
         self._finish = finish
         self._chunks: list[bytes] = []
-        self._error: str | None = None
+        self._error: Exception | None = None
         self._done = False
         self._deadline = deadline
         self._max_bytes = max_bytes
 
     def __iter__(self) -> Iterator[bytes]:
         size = 0
+        chunks = iter(self._inner)
         try:
-            for chunk in self._inner:
+            while True:
+                with _deadline_at(self._deadline):  # around each read only: the caller runs between them
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
                 size += len(chunk)
                 if size > self._max_bytes:
+                    self._chunks = [b"".join(self._chunks)[:OVERSIZED_KEPT_BYTES]]
                     raise ResponseTooLarge(f"the answer exceeds {self._max_bytes} bytes: reading stopped")
                 if self._deadline is not None and time.perf_counter() > self._deadline:
-                    raise ExchangeDeadlineExceeded("the exchange outlasted its total deadline")
+                    raise ExchangeDeadlineExceeded(_DEADLINE_TEXT)
                 self._chunks.append(chunk)
                 yield chunk
         except Exception as exc:
-            self._error = describe_error(exc)
+            self._error = _past_deadline(exc, self._deadline) if self._deadline is not None else exc
+            if self._error is not exc:
+                raise self._error from exc
             raise
 
     def close(self) -> None:

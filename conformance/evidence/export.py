@@ -71,6 +71,7 @@ def exchange_json(v: ExchangeView) -> dict[str, Any]:
     return {
         "id": e.id,
         "scenario": e.scenario,
+        "shared": e.shared,  # concerns no scenario in particular (metadata, JWKS)
         "counterpart": e.counterpart,
         "direction": e.direction,
         "started_at": _iso(e.started_at),

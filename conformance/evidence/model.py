@@ -60,6 +60,9 @@ class Exchange:
     tls: TLSDetails | None = None
     error: str | None = None  # e.g. "ReadTimeout: The read operation timed out"
     scenario: str | None = None  # pytest nodeid of the scenario that was running
+    # True when the exchange concerns no scenario in particular (metadata, JWKS): `scenario` is then only
+    # the one that happened to be running alone, and every scenario may judge the exchange.
+    shared: bool = False
     id: str = ""
 
     def request_header(self, name: str) -> str | None:

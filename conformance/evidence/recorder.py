@@ -1,8 +1,9 @@
 """The campaign's evidence store: every exchange, in both directions, recorded from any thread.
 
 Counterparts record from their server threads (through `server_observer`), the harness records its own
-calls to the SUT (through `recording_client`), and the pytest plugin tags what happens during a scenario
-with `set_scenario`.
+calls to the SUT (through `recording_client`). Each exchange is tagged with the scenario it belongs to
+(`conformance.evidence.scenario`): the scenario of the recording thread, else the owner of the subject the
+counterpart named, else the only scenario running.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlencode
 
 from conformance.evidence.model import TO_HARNESS, Exchange, TLSDetails
+from conformance.evidence.scenario import ScenarioRegistry
 
 if TYPE_CHECKING:
     from conformance.tls.server import Request, Response
@@ -39,7 +41,7 @@ class EvidenceRecorder:
         self._items: list[Exchange] = []
         self._by_id: dict[str, Exchange] = {}
         self._counter = itertools.count(1)
-        self._scenario: str | None = None
+        self.scenarios = ScenarioRegistry()
 
     # -- recording ---------------------------------------------------------------------------------
 
@@ -57,25 +59,30 @@ class EvidenceRecorder:
             exchange_id = wanted
             while exchange_id in self._by_id:
                 exchange_id = f"{wanted}-{next(self._counter)}"
-            scenario = exchange.scenario if exchange.scenario is not None else self._scenario
-            stored = replace(exchange, id=exchange_id, scenario=scenario)
+            scenario = exchange.scenario or self.scenarios.current()
+            shared = exchange.shared or scenario is None
+            stored = replace(
+                exchange, id=exchange_id, scenario=scenario or self.scenarios.sole_running(), shared=shared
+            )
             self._items.append(stored)
             self._by_id[exchange_id] = stored
         return exchange_id
 
     @property
     def current_scenario(self) -> str | None:
-        with self._lock:
-            return self._scenario
+        """The scenario of the calling thread (None outside any scenario)."""
+        return self.scenarios.current()
 
     def set_scenario(self, nodeid: str | None) -> None:
-        """Tag exchanges recorded from now on with `nodeid` (None: outside any scenario)."""
-        with self._lock:
-            self._scenario = nodeid
+        """Tag what the calling thread records from now on with `nodeid` (None: it left its scenario)."""
+        if nodeid is None:
+            self.scenarios.leave()
+        else:
+            self.scenarios.enter(nodeid)
 
     @contextlib.contextmanager
-    def scenario(self, nodeid: str | None) -> Iterator[None]:
-        """`set_scenario` for the duration of a block, restoring the previous one after."""
+    def scenario(self, nodeid: str) -> Iterator[None]:
+        """`set_scenario` for the duration of a block, the previous scenario restored after it."""
         previous = self.current_scenario
         self.set_scenario(nodeid)
         try:
@@ -95,9 +102,11 @@ class EvidenceRecorder:
             try:
                 if duration_s > _EPOCH_2001:
                     duration_s = max(0.0, duration_s - started_at)
-                self.record(
-                    _server_exchange(counterpart, request, response, started_at, duration_s, server_subject)
+                exchange = _server_exchange(
+                    counterpart, request, response, started_at, duration_s, server_subject
                 )
+                owner = self.scenarios.owner_of(getattr(request, "subjects", ()))
+                self.record(replace(exchange, scenario=owner, shared=owner is None))
             except Exception:
                 log.exception("could not record an exchange of %s", counterpart)
 

@@ -331,6 +331,16 @@ class _Page:
             doc["requirements"],
             key=lambda r: self.catalogue_index.get(r["catalogue"], len(doc["catalogues"])),
         )
+        # Each requirement's checks, by scenario in campaign order: read once, not once per requirement.
+        self.checks_by_requirement: dict[str, list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]] = {}
+        for scenario in doc["scenarios"]:
+            per_requirement: dict[str, list[Mapping[str, Any]]] = {}
+            for check in scenario["checks"]:
+                per_requirement.setdefault(check["requirement"], []).append(check)
+            for rid, checks in per_requirement.items():
+                self.checks_by_requirement.setdefault(rid, []).append((scenario, checks))
+        # An exchange cited by several conditions is rendered once (the same HTML each time it is shown).
+        self.rendered_evidence: dict[tuple[str, bool], str] = {}
 
     def text(self, key: str, n: int = 0) -> str:
         return self.t[key].replace("{n}", str(n))
@@ -707,11 +717,10 @@ class _Page:
 
     def conditions(self, req: Mapping[str, Any]) -> str:
         t = self.t
-        runs = []
-        for scenario in self.doc["scenarios"]:
-            checks = [c for c in scenario["checks"] if c["requirement"] == req["id"]]
-            if checks:
-                runs.append(self.scenario_run(scenario, checks))
+        runs = [
+            self.scenario_run(scenario, checks)
+            for scenario, checks in self.checks_by_requirement.get(req["id"], [])
+        ]
         if not runs:
             key = f"no_conditions.{req['verdict']}"
             return f'<p class="none">{_e(t.get(key, t["no_conditions.default"]))}</p>'
@@ -765,6 +774,12 @@ class _Page:
 
     def evidence(self, ref: str, open_details: bool) -> str:
         """One cited exchange: who called whom, request and response lines, TLS, tokens, then the rest."""
+        key = (ref, open_details)
+        if key not in self.rendered_evidence:
+            self.rendered_evidence[key] = self._evidence(ref, open_details)
+        return self.rendered_evidence[key]
+
+    def _evidence(self, ref: str, open_details: bool) -> str:
         t = self.t
         ex = self.exchanges.get(ref)
         if not isinstance(ex, Mapping):

@@ -4,29 +4,33 @@ The catalogues are data so that auditors can read and review them without readin
 wrong entry silently weakens every report, loading is strict: each file is validated against
 `conformance/schemas/catalogue.schema.json`, then against rules a schema cannot express (per-catalogue
 id patterns, unique ids across all catalogues, EXI/RECO levels). Every problem raises a
-`CatalogueError` that names the file, the requirement id and the offending key.
+`CatalogueError` that names the file, the requirement id and the offending key. The schema step, the
+costly one, is remembered per exact bytes of a packaged file and of the schema (see `SCHEMA_MEMO_VARIABLE`).
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from conformance.requirements.model import Catalogue, Level, Method, Requirement, RoleReading
 from conformance.roles import Role
+
+if TYPE_CHECKING:  # jsonschema is imported when a catalogue is checked, not by everything that reads one
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 # Packaged catalogue files, in the order every listing and report uses.
 CATALOGUE_FILES: tuple[str, ...] = (
@@ -83,13 +87,61 @@ class UnknownRequirementError(KeyError):
         return str(self.args[0]) if self.args else "unknown requirement"
 
 
+# The schema step is most of the cost of loading the packaged catalogues (0.1 to 0.25 s in every process
+# that reads them: each campaign, each sub-command). Its outcome depends only on the bytes of the file and
+# of the schema: once a packaged file has passed it, an empty marker named by the digest of both is kept in
+# the user's cache directory, and a file with that digest skips the step. Editing a catalogue or the schema
+# changes the digest, so the file is checked again; the rules a schema cannot express run on every load;
+# files outside the package are always checked. The variable names another directory; "off" disables it.
+SCHEMA_MEMO_VARIABLE = "PSC_CONFORMANCE_CACHE"
+_SCHEMA_MEMO_FOLDER = "catalogues-schema-passed"
+
+
+@functools.cache
+def _schema_bytes() -> bytes:
+    return resources.files("conformance").joinpath("schemas/catalogue.schema.json").read_bytes()
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
     """The catalogue schema, read once from the package."""
-    text = resources.files("conformance").joinpath("schemas/catalogue.schema.json").read_text("utf-8")
-    schema = json.loads(text)
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(_schema_bytes())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+def _schema_memo_dir() -> Path | None:
+    """Where the markers of files that passed the schema are kept; None: nowhere (always check)."""
+    configured = os.environ.get(SCHEMA_MEMO_VARIABLE)
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off") else Path(configured) / _SCHEMA_MEMO_FOLDER
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "psc-conformance" / _SCHEMA_MEMO_FOLDER
+
+
+def _schema_digest(raw: bytes) -> str:
+    """Names the pair (schema, catalogue bytes): the marker of a file that passed this schema."""
+    return hashlib.sha256(hashlib.sha256(_schema_bytes()).digest() + raw).hexdigest()
+
+
+def _schema_passed_before(directory: Path | None, digest: str) -> bool:
+    return directory is not None and (directory / digest).is_file()
+
+
+def _remember_schema_passed(directory: Path | None, digest: str) -> None:
+    """Best effort (an unwritable cache only costs the check next time); atomic, so that two processes
+    loading at once never see a half-written marker."""
+    if directory is None:
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".marker-")
+        os.close(handle)
+        os.replace(temporary, directory / digest)
+    except OSError:
+        return
 
 
 def _data_dir() -> Traversable:
@@ -101,6 +153,11 @@ def load_catalogue_file(path: str | os.PathLike[str] | Traversable) -> Catalogue
 
     Public so that tests (and catalogue authors) can check a file outside the package.
     """
+    return _load_catalogue_file(path, memo=None)
+
+
+def _load_catalogue_file(path: str | os.PathLike[str] | Traversable, *, memo: Path | None) -> Catalogue:
+    """`load_catalogue_file`, skipping the schema step for bytes that passed it before (`memo`)."""
     name = str(path)
     try:
         raw = path.read_bytes() if isinstance(path, Traversable) else Path(path).read_bytes()
@@ -112,12 +169,19 @@ def load_catalogue_file(path: str | os.PathLike[str] | Traversable) -> Catalogue
         raise CatalogueError(name, f"not UTF-8 text: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(name, f"invalid TOML: {exc}") from exc
-    return _build(name, data)
+    digest = _schema_digest(raw) if memo is not None else ""
+    passed_before = _schema_passed_before(memo, digest)
+    catalogue = _build(name, data, schema_passed=passed_before)
+    if memo is not None and not passed_before:
+        _remember_schema_passed(memo, digest)
+    return catalogue
 
 
-def _build(name: str, data: dict[str, Any]) -> Catalogue:
-    """Turn parsed TOML into model objects, after schema and cross-field checks."""
-    _check_schema(name, data)
+def _build(name: str, data: dict[str, Any], *, schema_passed: bool = False) -> Catalogue:
+    """Turn parsed TOML into model objects, after schema (unless these bytes passed it before) and
+    cross-field checks."""
+    if not schema_passed:
+        _check_schema(name, data)
     head = data["catalogue"]
     catalogue_id: str = head["id"]
     pattern = ID_PATTERNS.get(catalogue_id)
@@ -249,11 +313,12 @@ def load_catalogues() -> tuple[Catalogue, ...]:
             "catalogue file not registered in loader.CATALOGUE_FILES",
         )
     loaded: list[tuple[str, Catalogue]] = []
+    memo = _schema_memo_dir()
     for file_name in CATALOGUE_FILES:
         display = f"conformance/requirements/data/{file_name}"
         if file_name not in present:
             raise CatalogueError(display, "packaged catalogue file is missing")
-        catalogue = load_catalogue_file(data_dir.joinpath(file_name))
+        catalogue = _load_catalogue_file(data_dir.joinpath(file_name), memo=memo)
         if catalogue.id != file_name.removesuffix(".toml"):
             raise CatalogueError(
                 display, f"catalogue id {catalogue.id!r} does not match the file name", key="catalogue.id"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from conformance.tls.server import Request, Response
 
-RouteHandler = Callable[..., Response]  # (request, **path_params) -> Response
+RouteHandler = Callable[..., Response | None]  # (request, **path_params) -> Response (None: reset)
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Router:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
         self._routes.append(_Route(frozenset(m.upper() for m in names), re.compile(f"^{regex}$"), handler))
 
-    def __call__(self, request: Request) -> Response:
+    def __call__(self, request: Request) -> Response | None:
         allowed: set[str] = set()
         for route in self._routes:
             match = route.pattern.match(request.path)

@@ -112,6 +112,13 @@ class Request:
     tls: TLSInfo
     client_address: tuple[str, int]
     id: str = field(default_factory=next_request_id)
+    # Whom the request concerns (a professional's national id, a token's subject), as the handler learns
+    # it: scenarios running at the same time tell their traffic apart by it.
+    subjects: list[str] = field(default_factory=list, compare=False)
+
+    def concerns(self, *subjects: str | None) -> None:
+        """Note whom this request concerns (empty values are ignored)."""
+        self.subjects.extend(s for s in subjects if s)
 
     def header(self, name: str) -> str | None:
         """First value of a header (case-insensitive)."""
@@ -156,7 +163,22 @@ class Response:
         )
 
 
-Handler = Callable[[Request], Response]
+Handler = Callable[[Request], Response | None]  # None: reset the connection, answering nothing
+
+
+def answer_in_mode(
+    settings: ModeSettings, stopping: threading.Event, serve: Callable[[], Response | None]
+) -> Response | None:
+    """The answer a listener mode imposes on a request (None: reset the connection): a reset, a stall then
+    `serve()` (a reset if `stopping` is set meanwhile), a canned error, else `serve()`."""
+    if settings.mode is ListenerMode.RESET:
+        return None
+    if settings.mode is ListenerMode.SLOW and stopping.wait(settings.slow_s):
+        return None  # stopping during the stall: drop the connection rather than hold shutdown up
+    canned = settings.canned_response()
+    return Response(*canned) if canned is not None else serve()
+
+
 # (request, response, started_at as time.time(), duration in seconds). The response has status 0 when
 # the connection was reset instead of answered (ListenerMode.RESET, or stop() during a SLOW delay).
 Observer = Callable[[Request, Response, float, float], None]
@@ -625,7 +647,7 @@ class TLSServer:
             return None
         return tls
 
-    def handle_request(self, request: Request) -> Response:
+    def handle_request(self, request: Request) -> Response | None:
         """Call the application handler; subclasses may wrap it."""
         return self.handler(request)
 
@@ -633,17 +655,9 @@ class TLSServer:
         """The answer to send: the handler's, or the one the connection's mode imposes (None: reset)."""
         with self._lock:
             self._requests_served += 1
-        settings = self._connection_settings()
-        if settings.mode is ListenerMode.RESET:
-            return None
-        if settings.mode is ListenerMode.SLOW and self._closing.wait(settings.slow_s):
-            return None  # stop() during the delay: drop the connection rather than hold shutdown up
-        canned = settings.canned_response()
-        if canned is not None:
-            return Response(*canned)
-        return self._call_handler(request)
+        return answer_in_mode(self._connection_settings(), self._closing, lambda: self._call_handler(request))
 
-    def _call_handler(self, request: Request) -> Response:
+    def _call_handler(self, request: Request) -> Response | None:
         try:
             return self.handle_request(request)
         except Exception as exc:

@@ -20,6 +20,7 @@ import pytest
 
 from conformance.campaign.checks import CheckRecorder
 from conformance.campaign.conditions import Condition
+from conformance.counterparts.identities import TestIdentity
 from conformance.counterparts.psc import IdTokenTamper, PscTimings
 from conformance.roles.consumer.bench import ConsumerBench
 from conformance.roles.consumer.conditions.answers import (
@@ -77,9 +78,9 @@ def _polling_timings(timings: PscTimings, *, expires_in_s: int | None = None) ->
     )
 
 
-def _settle(consumer: ConsumerBench) -> None:
+def _settle(consumer: ConsumerBench, identity: TestIdentity) -> None:
     """Give a SUT that keeps polling after PSC's final answer the time to show it (two intervals)."""
-    timings = consumer.counterparts.psc.timings
+    timings = consumer.counterparts.psc.timings_for(identity)
     time.sleep(max(0.5, 2 * timings.ciba_interval_s + timings.poll_tolerance_s))
 
 
@@ -135,6 +136,7 @@ def test_replay_with_a_live_session_answers_304(
 
 
 @pytest.mark.verifies("EXI PSC 09")
+@pytest.mark.waits("polls PSC over several intervals")
 def test_polling_follows_the_announced_interval(
     checks: CheckRecorder, consumer: ConsumerBench, since: float
 ) -> None:
@@ -145,14 +147,18 @@ def test_polling_follows_the_announced_interval(
     # The device approves at the fourth poll; the request lives long enough for that, and short
     # enough that a SUT polling wrongly is done before the next scenario.
     expires_in = max(3, math.ceil(6 * interval))
-    psc.timings = _polling_timings(psc.timings, expires_in_s=expires_in)
-    psc.set_device(identity.national_id, DeviceBehaviour(DeviceAction.APPROVE, after_polls=3))
+    psc.behave(
+        identity,
+        timings=_polling_timings(psc.timings, expires_in_s=expires_in),
+        device=DeviceBehaviour(DeviceAction.APPROVE, after_polls=3),
+    )
     with consumer.lps(read_timeout_s=expires_in + consumer.read_timeout_s) as lps:
         consumer.try_connect(lps, national_id=identity.national_id)
     checks.evaluate(ciba_polls_no_faster_than_interval, consumer.observed("ciba.poll", since=since))
 
 
 @pytest.mark.verifies("EXI PSC 09")
+@pytest.mark.waits("polls PSC over growing intervals after slow_down")
 def test_polling_backs_off_after_slow_down(
     checks: CheckRecorder, consumer: ConsumerBench, since: float
 ) -> None:
@@ -164,9 +170,10 @@ def test_polling_backs_off_after_slow_down(
     # its tokens before the request expires.
     back_off = max(timings.slow_down_increment_s, STANDARD_SLOW_DOWN_S)
     expires_in = math.ceil(2 * timings.ciba_interval_s + back_off + 2)
-    psc.timings = dataclasses.replace(timings, ciba_expires_in_s=expires_in)
-    psc.set_device(
-        identity.national_id, DeviceBehaviour(DeviceAction.APPROVE, after_polls=0, slow_down_polls=1)
+    psc.behave(
+        identity,
+        timings=dataclasses.replace(timings, ciba_expires_in_s=expires_in),
+        device=DeviceBehaviour(DeviceAction.APPROVE, after_polls=0, slow_down_polls=1),
     )
     with consumer.lps(read_timeout_s=expires_in + consumer.read_timeout_s) as lps:
         consumer.try_connect(lps, national_id=identity.national_id)
@@ -175,6 +182,7 @@ def test_polling_backs_off_after_slow_down(
 
 @pytest.mark.verifies("EXI PSC 09")
 @pytest.mark.parametrize("action", [DeviceAction.DENY, DeviceAction.NEVER], ids=["denied", "expired"])
+@pytest.mark.waits("waits for the CIBA request to expire")
 def test_psc_refusal_fails_the_connection(
     checks: CheckRecorder, consumer: ConsumerBench, since: float, action: DeviceAction
 ) -> None:
@@ -182,11 +190,14 @@ def test_psc_refusal_fails_the_connection(
     psc = consumer.counterparts.psc
     identity = consumer.fresh_identity()
     expires_in = max(2, math.ceil(10 * psc.timings.ciba_interval_s))
-    psc.timings = dataclasses.replace(psc.timings, ciba_expires_in_s=expires_in)
-    psc.set_device(identity.national_id, DeviceBehaviour(action, after_polls=0))
+    psc.behave(
+        identity,
+        timings=dataclasses.replace(psc.timings, ciba_expires_in_s=expires_in),
+        device=DeviceBehaviour(action, after_polls=0),
+    )
     with consumer.lps(read_timeout_s=expires_in + consumer.read_timeout_s) as lps:
         connected = consumer.open_session(lps, national_id=identity.national_id)
-    _settle(consumer)
+    _settle(consumer, identity)
     checks.evaluate(
         connect_refused_without_session,
         connected,
@@ -214,7 +225,7 @@ def test_invalid_id_token_fails_the_connection(
 ) -> None:
     """Un jeton d'identité invalide fait échouer la connexion"""
     identity = consumer.fresh_identity()
-    consumer.counterparts.psc.id_token_tamper = tamper
+    consumer.counterparts.psc.behave(identity, id_token_tamper=tamper)
     with consumer.lps() as lps:
         connected = consumer.open_session(lps, national_id=identity.national_id)
     checks.evaluate(rule, connected, consumer.observed("token.issued", since=since), tamper.value)
@@ -226,7 +237,7 @@ def test_id_token_below_eidas1_fails_the_connection(
 ) -> None:
     """Un jeton d'identité d'un niveau autre qu'eidas1 fait échouer la connexion"""
     identity = consumer.fresh_identity()
-    consumer.counterparts.psc.id_token_tamper = IdTokenTamper.WRONG_ACR
+    consumer.counterparts.psc.behave(identity, id_token_tamper=IdTokenTamper.WRONG_ACR)
     with consumer.lps() as lps:
         connected = consumer.open_session(lps, national_id=identity.national_id)
     checks.evaluate(

@@ -59,15 +59,16 @@ def _send(consumer: ConsumerBench, lps: httpx.Client, session: dict[str, str], n
 
 
 @pytest.mark.verifies("EXI PSC 08", "EXI PSC 10", "EXI PSC 15")
+@pytest.mark.waits("waits for the PSC token to expire")
 def test_session_life_uses_standard_psc_flows(
     checks: CheckRecorder, consumer: ConsumerBench, since: float
 ) -> None:
     """Une vie de session complète n'emploie que des requêtes OpenID standard et les flux de PSC"""
     psc, api_as = consumer.counterparts.psc, consumer.counterparts.api_as
     ttl = _psc_token_ttl(consumer)
-    psc.timings = dataclasses.replace(psc.timings, access_token_ttl_s=ttl, id_token_ttl_s=60)
-    api_as.api_token_ttl_s = API_TOKEN_TTL_S  # the scenario's fixture restores both
     identity = consumer.fresh_identity()  # a first login: no cached token stands in for the flows
+    psc.behave(identity, timings=dataclasses.replace(psc.timings, access_token_ttl_s=ttl, id_token_ttl_s=60))
+    api_as.behave(identity, api_token_ttl_s=API_TOKEN_TTL_S)
     with consumer.lps() as lps:
         connected = consumer.open_session(lps, national_id=identity.national_id)
         checks.prerequisite(connect_answers_session, connected)

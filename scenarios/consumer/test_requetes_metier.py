@@ -13,6 +13,7 @@ a stalled API holds longer than it, and the LPS waits for it plus a margin.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import time
 import uuid
@@ -27,6 +28,7 @@ import httpx
 import pytest
 
 from conformance.campaign.checks import CheckRecorder
+from conformance.campaign.concurrency import Alone
 from conformance.config import Config
 from conformance.counterparts.identities import TestIdentity
 from conformance.evidence import Exchange
@@ -96,9 +98,11 @@ class Journey:
         return self.connected.session
 
 
-def _connect(consumer: ConsumerBench, lps: httpx.Client, index: int = 0) -> Journey:
-    """LPS number `index` connects a professional the SUT never saw."""
-    client_id, identity = consumer.lps_ids[index], consumer.fresh_identity()
+def _connect(
+    consumer: ConsumerBench, lps: httpx.Client, index: int = 0, identity: TestIdentity | None = None
+) -> Journey:
+    """LPS number `index` connects a professional the SUT never saw (`identity`, else one minted now)."""
+    client_id, identity = consumer.lps_ids[index], identity or consumer.fresh_identity()
     connected = consumer.open_session(lps, client_id=client_id, national_id=identity.national_id)
     return Journey(client_id, identity, connected)
 
@@ -113,10 +117,10 @@ def _send(consumer: ConsumerBench, lps: httpx.Client, journey: Journey, **kwargs
     return journey.sent
 
 
-def _journey(consumer: ConsumerBench, index: int = 0) -> Journey:
+def _journey(consumer: ConsumerBench, index: int = 0, identity: TestIdentity | None = None) -> Journey:
     """Connect, then call /send when the LPS got a session."""
     with consumer.lps() as lps:
-        journey = _connect(consumer, lps, index)
+        journey = _connect(consumer, lps, index, identity)
         if journey.session is not None:
             _send(consumer, lps, journey)
     return journey
@@ -127,35 +131,40 @@ def _api_path(consumer: ConsumerBench) -> str:
 
 
 def _answers_to_lps(consumer: ConsumerBench, since: float) -> list[Exchange]:
-    return consumer.evidence.exchanges(counterpart="sut", since=since)
+    return consumer.exchanges(counterpart="sut", since=since)
 
 
 def _margin(upstream_timeout_s: float) -> float:
     return max(UPSTREAM_MARGIN_MIN_S, upstream_timeout_s * UPSTREAM_MARGIN_RATIO)
 
 
-def _drain(consumer: ConsumerBench, served_before: int, switched: float, deadline: float) -> None:
-    """Wait until the API has finished what it was given: a slow answer must not land in the next scenario."""
-    server = consumer.counterparts.api.server
+def _drain(
+    consumer: ConsumerBench, identity: TestIdentity, called_before: int, switched: float, deadline: float
+) -> None:
+    """Wait until the API has finished the calls it was given for `identity`: a slow answer must not land
+    after the scenario has read its evidence."""
+    api = consumer.counterparts.api
     while time.time() < deadline:
-        started = server.requests_served - served_before
-        if consumer.evidence.count(counterpart="api", since=switched) >= started:
+        started = api.calls_concerning(identity) - called_before
+        if consumer.count_exchanges(counterpart="api", since=switched) >= started:
             return
         time.sleep(0.05)
 
 
 @contextmanager
-def _short_lived_tokens(consumer: ConsumerBench, psc_ttl_s: int, api_ttl_s: int) -> Iterator[None]:
-    """Tokens issued meanwhile expire soon: PSC's access token, and the API token with its refresh token
-    (so that renewing the API token needs a new exchange)."""
+def _short_lived_tokens(
+    consumer: ConsumerBench, identity: TestIdentity, psc_ttl_s: int, api_ttl_s: int
+) -> Iterator[None]:
+    """Tokens issued meanwhile for `identity` expire soon: PSC's access token, and the API token with its
+    refresh token (so that renewing the API token needs a new exchange); later ones live as usual."""
     psc, api_as = consumer.counterparts.psc, consumer.counterparts.api_as
-    timings, api_ttl, refresh_ttl = psc.timings, api_as.api_token_ttl_s, api_as.refresh_token_ttl_s
-    psc.timings = dataclasses.replace(timings, access_token_ttl_s=psc_ttl_s)
-    api_as.api_token_ttl_s, api_as.refresh_token_ttl_s = api_ttl_s, api_ttl_s
+    psc.behave(identity, timings=dataclasses.replace(psc.timings, access_token_ttl_s=psc_ttl_s))
+    api_as.behave(identity, api_token_ttl_s=api_ttl_s, refresh_token_ttl_s=api_ttl_s)
     try:
         yield
     finally:
-        psc.timings, api_as.api_token_ttl_s, api_as.refresh_token_ttl_s = timings, api_ttl, refresh_ttl
+        psc.forget(identity)
+        api_as.forget(identity)
 
 
 # -- scenarios ----------------------------------------------------------------------------------------
@@ -215,11 +224,9 @@ def test_exchange_answer_without_refresh_token_is_enough(
     checks.prerequisite(connect_answers_session, control.connected)
     # ... then the same, for a new professional, once the authorization server leaves refresh_token out.
     switched = time.time()
-    consumer.counterparts.api_as.omit_refresh_token = True
-    try:
-        journey = _journey(consumer)
-    finally:
-        consumer.counterparts.api_as.omit_refresh_token = False
+    identity = consumer.fresh_identity()
+    consumer.counterparts.api_as.behave(identity, omit_refresh_token=True)
+    journey = _journey(consumer, identity=identity)
     checks.evaluate(
         exchange_answer_without_refresh_token_suffices,
         (control.connected, control.sent),
@@ -234,8 +241,10 @@ def test_two_lps_sessions_never_share_certificate_or_token(
     checks: CheckRecorder, consumer: ConsumerBench, since: float
 ) -> None:
     """Deux LPS en parallèle : chacun son certificat et ses jetons, jamais croisés"""
+    # Each LPS runs in a copy of this thread's context: its calls and its professional stay this scenario's.
+    contexts = [contextvars.copy_context() for _ in range(2)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        journeys = list(pool.map(lambda index: _journey(consumer, index), (0, 1)))
+        journeys = list(pool.map(lambda index: contexts[index].run(_journey, consumer, index), (0, 1)))
     for journey in journeys:
         checks.prerequisite(connect_answers_session, journey.connected)
     upstream = collect(consumer, since)
@@ -248,29 +257,36 @@ def test_two_lps_sessions_never_share_certificate_or_token(
 
 @pytest.mark.verifies("EDC-05")
 @pytest.mark.parametrize("cookie", ["absent", "forged"])
+# A proxy that falls back on some session would relay for a professional of another scenario: only a
+# section in which nothing else happens can see every request that reached the API.
+@pytest.mark.exclusive("judges every request that reaches the API, whoever it concerns")
 def test_send_without_a_valid_session_gets_401(
-    checks: CheckRecorder, consumer: ConsumerBench, cookie: str
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, cookie: str
 ) -> None:
     """/send sans session valide : 401 avec descripteur, et rien n'est relayé"""
-    # A live session exists meanwhile: a proxy that falls back on "the" session is caught.
-    with consumer.lps() as other:
-        live = _connect(consumer, other)
-    checks.prerequisite(connect_answers_session, live.connected)
-    assert live.session is not None
-    # The body names the live session: only the cookie may open it (cookieAuth), never the body.
-    data = consumer.session_data(live.session, national_id=live.identity.national_id)
     headers = {"Cookie": f"{COOKIE}={uuid.uuid4()}"} if cookie == "forged" else {}
-    with consumer.lps() as lps:
+    # The live session is opened inside the section: waiting for its turn, it could outlive the SUT's
+    # idle timeout, and a proxy falling back on it would go unnoticed.
+    with alone(), consumer.lps() as lps:
+        # A live session exists meanwhile: a proxy that falls back on "the" session is caught.
+        with consumer.lps() as other:
+            live = _connect(consumer, other)
+        checks.prerequisite(connect_answers_session, live.connected)
+        assert live.session is not None
+        # The body names the live session: only the cookie may open it (cookieAuth), never the body.
+        data = consumer.session_data(live.session, national_id=live.identity.national_id)
         sent = consumer.call(lps, "POST", consumer.send_path(), json=data, headers=headers)
+        relayed = collect(consumer, sent.started_at).calls
     case = f"cookie {cookie}"
     checks.evaluate(error_answer_status.bound("EDC-05"), sent.answer, {401}, case)
     if checks.evaluate(error_descriptor_is_json.bound("EDC-05"), sent.answer, {401}, case):
         checks.evaluate(error_descriptor_fields.bound("EDC-05"), sent.answer, case)
-    checks.evaluate(send_without_session_reaches_no_api, sent, collect(consumer, sent.started_at).calls)
+    checks.evaluate(send_without_session_reaches_no_api, sent, relayed)
 
 
 @pytest.mark.verifies("IG-SEC-16", "IG-SEC-20")
 @pytest.mark.parametrize("expiry", ["lifetime-elapsed", "expired-at-psc"])
+@pytest.mark.waits("waits for the PSC token to expire")
 def test_expired_psc_token_is_refreshed_then_exchanged_again(
     checks: CheckRecorder, consumer: ConsumerBench, since: float, expiry: str
 ) -> None:
@@ -284,29 +300,24 @@ def test_expired_psc_token_is_refreshed_then_exchanged_again(
     api_ttl = SHORT_TTL_S if expiry == "lifetime-elapsed" else 1
     introspect = api_as.introspect
     with consumer.lps() as lps:
-        try:
-            with _short_lived_tokens(consumer, psc_ttl, api_ttl):
-                connected = consumer.open_session(lps, client_id=client_id, national_id=identity.national_id)
-            connected_at = time.time()
-            checks.prerequisite(connect_answers_session, connected)
-            assert connected.session is not None
-            if expiry == "expired-at-psc":
-                stale = {o.data.get("jti") for o in consumer.observed("token.issued", since=since)}
+        with _short_lived_tokens(consumer, identity, psc_ttl, api_ttl):
+            connected = consumer.open_session(lps, client_id=client_id, national_id=identity.national_id)
+        connected_at = time.time()
+        checks.prerequisite(connect_answers_session, connected)
+        assert connected.session is not None
+        if expiry == "expired-at-psc":
+            stale = {o.data.get("jti") for o in consumer.observed("token.issued", since=since)}
 
-                def introspect_at_psc(token: str) -> Mapping[str, Any]:
-                    answer = introspect(token)
-                    return {"active": False} if answer.get("jti") in stale else answer
+            def introspect_at_psc(token: str) -> Mapping[str, Any]:
+                answer = introspect(token)
+                return {"active": False} if answer.get("jti") in stale else answer
 
-                api_as.introspect = introspect_at_psc
-            # Until the API token has expired (and, in the first case, the PSC token with it).
-            time.sleep(max(0.0, connected_at + api_ttl + EXPIRY_MARGIN_S - time.time()))
-            expired_at = time.time()
-            data = consumer.session_data(
-                connected.session, client_id=client_id, national_id=identity.national_id
-            )
-            sent = consumer.call(lps, "POST", consumer.send_path(), json=data)
-        finally:
-            api_as.introspect = introspect
+            api_as.behave(identity, introspect=introspect_at_psc)
+        # Until the API token has expired (and, in the first case, the PSC token with it).
+        time.sleep(max(0.0, connected_at + api_ttl + EXPIRY_MARGIN_S - time.time()))
+        expired_at = time.time()
+        data = consumer.session_data(connected.session, client_id=client_id, national_id=identity.national_id)
+        sent = consumer.call(lps, "POST", consumer.send_path(), json=data)
     upstream = collect(consumer, since)
     checks.evaluate(expired_psc_token_refreshed_then_exchanged, upstream.since(expired_at), sent, expiry)
     checks.evaluate(no_token_in_answers_to_the_lps, _answers_to_lps(consumer, since), upstream.tokens)
@@ -318,6 +329,7 @@ def test_expired_psc_token_is_refreshed_then_exchanged_again(
     [ListenerMode.SERVER_ERROR, ListenerMode.RESET, ListenerMode.SLOW],
     ids=["server-error", "reset", "too-slow"],
 )
+@pytest.mark.waits("waits out the SUT's upstream timeout")
 def test_api_failure_is_answered_502_503_504(
     checks: CheckRecorder, consumer: ConsumerBench, psc_config: Config, mode: ListenerMode
 ) -> None:
@@ -331,20 +343,21 @@ def test_api_failure_is_answered_502_503_504(
         checks.prerequisite(
             stalled_api_fits_the_scenario_bound, stall, needed, psc_config.timeouts.scenario_s
         )
-    server = consumer.counterparts.api.server
+    api = consumer.counterparts.api
     with consumer.lps() as lps:
         live = _connect(consumer, lps)
         checks.prerequisite(connect_answers_session, live.connected)
-        served_before, switched = server.requests_served, time.time()
+        # The API fails for this professional only: scenarios running meanwhile are served normally.
+        called_before, switched = api.calls_concerning(live.identity), time.time()
         if mode is ListenerMode.SLOW:
-            server.set_mode(mode, slow_s=stall)
+            api.behave(live.identity, mode, slow_s=stall)
         elif mode is ListenerMode.SERVER_ERROR:
-            server.set_mode(mode, status=500)
+            api.behave(live.identity, mode, status=500)
         else:
-            server.set_mode(mode)
+            api.behave(live.identity, mode)
         sent = _send(consumer, lps, live, timeout=httpx.Timeout(wait, connect=5.0))
-    server.set_mode(ListenerMode.NORMAL)
-    _drain(consumer, served_before, switched, deadline=switched + stall + margin)
+    api.behave(live.identity, ListenerMode.NORMAL)
+    _drain(consumer, live.identity, called_before, switched, deadline=switched + stall + margin)
     calls = collect(consumer, switched).calls
     if mode is ListenerMode.SERVER_ERROR:
         checks.evaluate(api_error_relayed_or_gateway_status, sent, calls)

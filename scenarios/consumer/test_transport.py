@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conformance.campaign.checks import CheckRecorder
+from conformance.campaign.concurrency import Alone
 from conformance.campaign.conditions import Condition
 from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity
@@ -65,6 +66,9 @@ LEGACY_MODES: Final = (ListenerMode.TLS1_1_ONLY, ListenerMode.TLS1_0_ONLY)
 CERT_MODES: Final = (ListenerMode.UNTRUSTED_CERT, ListenerMode.EXPIRED_CERT, ListenerMode.WRONG_HOST_CERT)
 _LEGACY_IDS: Final = ["tls1.1-only", "tls1.0-only"]
 _CERT_IDS: Final = ["untrusted", "expired", "wrong-host"]
+# A listener's TLS mode is every scenario's: a scenario that switches one runs alone.
+# (A listener's mode is switched inside an `alone()` section only: arranging a session overlaps others.)
+switches_a_listener = pytest.mark.exclusive("switches a counterpart listener's TLS mode")
 
 
 # -- acting: listeners, LPS journeys --------------------------------------------------------------------
@@ -87,9 +91,7 @@ def _watch(
 ) -> ListenerWatch:
     """What the listener saw since the switch: failed handshakes and requests served."""
     server = counterpart.server
-    served = consumer.evidence.exchanges(
-        counterpart=counterpart.counterpart, since=since, direction=TO_HARNESS
-    )
+    served = consumer.exchanges(counterpart=counterpart.counterpart, since=since, direction=TO_HARNESS)
     failures = [f for f in server.handshake_failures if f.at >= since]
     if not failures and not served:  # the SUT may have answered before the listener logged the failure
         failures = [
@@ -123,46 +125,51 @@ def _answer_wait_s(consumer: ConsumerBench) -> float:
 # -- the SUT's client side: PSC -------------------------------------------------------------------------
 
 
-def _psc_refusal(checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode, rule: Condition) -> None:
+def _psc_refusal(
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode, rule: Condition
+) -> None:
     identity = consumer.fresh_identity()
     psc = consumer.counterparts.psc
-    since = _switch(psc, mode)  # the SUT's first contact with PSC is the CIBA request of this connect
-    with consumer.lps() as lps:
-        connect = consumer.call(lps, "POST", "/connect", json=_connect_body(consumer, identity))
-    watch = _watch(consumer, psc, since, f"POST /connect: {connect.describe()}", [connect.exchange_id])
+    with alone():
+        since = _switch(psc, mode)  # the SUT's first contact with PSC is the CIBA request of this connect
+        with consumer.lps() as lps:
+            connect = consumer.call(lps, "POST", "/connect", json=_connect_body(consumer, identity))
+        watch = _watch(consumer, psc, since, f"POST /connect: {connect.describe()}", [connect.exchange_id])
     checks.evaluate(rule, watch)
 
 
 @pytest.mark.verifies("IG-SEC-03", "EXI PSC 24")
 @pytest.mark.parametrize("mode", LEGACY_MODES, ids=_LEGACY_IDS)
+@switches_a_listener
 def test_psc_offering_only_legacy_tls_is_refused(
-    checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:
     """PSC n'offre que TLS 1.0 ou 1.1 : le proxy refuse la liaison"""
-    _psc_refusal(checks, consumer, mode, psc_legacy_tls_refused)
+    _psc_refusal(checks, consumer, alone, mode, psc_legacy_tls_refused)
 
 
 @pytest.mark.verifies("EXI PSC 24")
 @pytest.mark.parametrize("mode", CERT_MODES, ids=_CERT_IDS)
+@switches_a_listener
 def test_psc_server_certificate_is_verified(
-    checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:
     """PSC présente un certificat serveur invalide : le proxy refuse la liaison"""
-    _psc_refusal(checks, consumer, mode, psc_server_certificate_verified)
+    _psc_refusal(checks, consumer, alone, mode, psc_server_certificate_verified)
 
 
 # -- the SUT's client side: the API's authorization server ----------------------------------------------
 
 
 def _api_as_refusal(
-    checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode, rule: Condition
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode, rule: Condition
 ) -> None:
     """The token exchange may happen at /connect or at the first business call: both are driven, for
     a professional the SUT has never seen, and whichever reaches the authorization server is judged."""
     identity = consumer.fresh_identity()
     api_as = consumer.counterparts.api_as
-    since = _switch(api_as, mode)
-    with consumer.lps() as lps:
+    with alone(), consumer.lps() as lps:
+        since = _switch(api_as, mode)
         connect = consumer.call(lps, "POST", "/connect", json=_connect_body(consumer, identity))
         story, evidence = f"POST /connect: {connect.describe()}", [connect.exchange_id]
         session = ConnectAnswer(connect.answer, lps.cookies.get("proxy_session_id")).session
@@ -171,41 +178,48 @@ def _api_as_refusal(
                 lps, "POST", consumer.send_path(), json=_send_body(consumer, session, identity)
             )
             story, evidence = f"{story}, then POST /send: {send.describe()}", [*evidence, send.exchange_id]
-    checks.evaluate(rule, _watch(consumer, api_as, since, story, evidence))
+        watch = _watch(consumer, api_as, since, story, evidence)
+    checks.evaluate(rule, watch)
 
 
 @pytest.mark.verifies("IG-SEC-03")
 @pytest.mark.parametrize("mode", LEGACY_MODES, ids=_LEGACY_IDS)
+@switches_a_listener
 def test_api_authorization_server_offering_only_legacy_tls_is_refused(
-    checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:
     """Le serveur d'autorisation de l'API n'offre que TLS 1.0 ou 1.1 : le proxy refuse la liaison"""
-    _api_as_refusal(checks, consumer, mode, api_as_legacy_tls_refused)
+    _api_as_refusal(checks, consumer, alone, mode, api_as_legacy_tls_refused)
 
 
 @pytest.mark.verifies("IG-SEC-04")
 @pytest.mark.parametrize("mode", CERT_MODES, ids=_CERT_IDS)
+@switches_a_listener
 def test_api_authorization_server_certificate_is_verified(
-    checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:
     """Le serveur d'autorisation de l'API présente un certificat invalide : le proxy refuse la liaison"""
-    _api_as_refusal(checks, consumer, mode, api_as_server_certificate_verified)
+    _api_as_refusal(checks, consumer, alone, mode, api_as_server_certificate_verified)
 
 
 # -- the SUT's client side: the API ---------------------------------------------------------------------
 
 
-def _api_refusal(checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode, rule: Condition) -> None:
+def _api_refusal(
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode, rule: Condition
+) -> None:
     identity = consumer.fresh_identity()
     api = consumer.counterparts.api
-    with consumer.lps() as lps:
+    wait_s = _answer_wait_s(consumer)
+    # The session is opened inside the section too: waiting for its turn, it could outlive the SUT's
+    # idle timeout, and the business call would then be refused for that, not for the API's TLS.
+    with alone(), consumer.lps() as lps:
         connected = consumer.open_session(
             lps, client_id=consumer.lps_ids[0], national_id=identity.national_id
         )
         checks.prerequisite(connect_answers_session, connected)
         assert connected.session is not None
         since = _switch(api, mode)  # the business call is the SUT's reason to reach the API
-        wait_s = _answer_wait_s(consumer)
         send = consumer.call(
             lps,
             "POST",
@@ -213,7 +227,7 @@ def _api_refusal(checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerM
             json=_send_body(consumer, connected.session, identity),
             timeout=wait_s,
         )
-    watch = _watch(consumer, api, since, f"POST /send: {send.describe()}", [send.exchange_id])
+        watch = _watch(consumer, api, since, f"POST /send: {send.describe()}", [send.exchange_id])
     checks.evaluate(rule, watch)
     link_failure = (
         f"the SUT's TLS handshake with the API failed ({watch.describe()})" if watch.refused_by_sut else ""
@@ -223,20 +237,22 @@ def _api_refusal(checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerM
 
 @pytest.mark.verifies("IG-SEC-03", "EDC-07")
 @pytest.mark.parametrize("mode", LEGACY_MODES, ids=_LEGACY_IDS)
+@switches_a_listener
 def test_api_offering_only_legacy_tls_is_refused(
-    checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:
     """L'API n'offre que TLS 1.0 ou 1.1 : le proxy refuse la liaison et l'appel métier échoue en 5xx"""
-    _api_refusal(checks, consumer, mode, api_legacy_tls_refused)
+    _api_refusal(checks, consumer, alone, mode, api_legacy_tls_refused)
 
 
 @pytest.mark.verifies("IG-SEC-04", "EDC-07")
 @pytest.mark.parametrize("mode", CERT_MODES, ids=_CERT_IDS)
+@switches_a_listener
 def test_api_server_certificate_is_verified(
-    checks: CheckRecorder, consumer: ConsumerBench, mode: ListenerMode
+    checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:
     """L'API présente un certificat serveur invalide : le proxy refuse la liaison et l'appel échoue en 5xx"""
-    _api_refusal(checks, consumer, mode, api_server_certificate_verified)
+    _api_refusal(checks, consumer, alone, mode, api_server_certificate_verified)
 
 
 # -- the SUT's client side: links over normal listeners -------------------------------------------------
@@ -274,7 +290,7 @@ def _traffic(consumer: ConsumerBench, since: float, story: list[str]) -> list[Li
     return [
         LinkTraffic(
             c.counterpart,
-            tuple(consumer.evidence.exchanges(counterpart=c.counterpart, since=since, direction=TO_HARNESS)),
+            tuple(consumer.exchanges(counterpart=c.counterpart, since=since, direction=TO_HARNESS)),
             "; ".join(story),
         )
         for c in (parts.psc, parts.api_as, parts.api)

@@ -8,26 +8,15 @@ The SUT is the reference provider started as a vendor's would be (`[sut] start`)
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 from conformance.cli import main
+from conformance.reference.listening import free_ports
 
 RESOURCE_SERVER_IDS = ("IG-SEC-15", "IG-SEC-21", "IG-SEC-22", "IG-SEC-23", "IG-SEC-24", "IG-SEC-25", "EDC-17")
 AUTHORIZATION_SERVER_IDS = ("IG-SEC-13", "IG-SEC-14", "IG-SEC-17", "IG-SEC-18", "IG-SEC-26", "IG-SEC-27")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def test_resource_server_alone_is_judged_and_passes(tmp_path: Path) -> None:

@@ -30,23 +30,12 @@ import conformance
 from conformance.cli import main
 from conformance.pki import LPS1_CLIENT_ID
 from conformance.reference.consumer.settings import load_settings
+from conformance.reference.listening import free_ports
 
 PS1 = "899900000019"
 CURL = shutil.which("curl")
 STARTUP_S = 10.0  # bound on a server process becoming ready
 STOP_S = 5.0  # bound on a server process exiting after SIGTERM
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free right now (bound together so they differ); another process could still take them."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def cli(*args: str) -> list[str]:

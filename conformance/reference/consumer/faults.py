@@ -667,7 +667,8 @@ _CATALOGUE = (
     ),
     Fault(
         "send_without_session_check",
-        ("EDC-05",),
+        # EDC-08 too: a /send with the cookie of a disconnected session is relayed under another live one.
+        ("EDC-05", "EDC-08"),
         "/send without a valid session cookie is forwarded with the session of the latest connect.",
         _send_without_session_check,
     ),

@@ -2,25 +2,30 @@
 
 The proxy is a separate process, configured only through the files a vendor gets
 (`counterparts.json`, the PKI, its own TOML); the campaign then judges it over the wire like
-any external SUT, with no in-process shortcut.
+any external SUT, with no in-process shortcut. It listens on a port the kernel picks when it binds
+(port 0), which it prints (`conformance.reference.listening`).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
-import socket
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.campaign.sut import SutProcess, wait_until_answering
+from conformance.campaign.sut import SutProcess, SutUnreachable, wait_until_answering
 from conformance.counterparts.suite import Counterparts
 from conformance.pki import write_pki
 from conformance.reference.consumer.variants import variant_settings
+from conformance.reference.listening import announced_ports
 
 P12_PASSWORD = "psc-conformance"
+HOST = "127.0.0.1"
+ANNOUNCEMENT = re.compile(r"serving https://[^\s/]+:(\d+)")  # `psc-conformance reference consumer`'s banner
 
 
 @dataclass
@@ -35,13 +40,6 @@ class EmbeddedSut:
     def stop(self) -> None:
         self.process.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def launch_reference_consumer(
@@ -69,12 +67,12 @@ def launch_reference_consumer(
     directory = Path(tempfile.mkdtemp(prefix="psc-conformance-sut-"))
     files = write_pki(counterparts.pki, directory, p12_password=P12_PASSWORD)
     counterparts.write_counterparts_file(directory, files, P12_PASSWORD)
-    port = free_port()
     config = directory / "reference-proxy.toml"
     config.write_text(
         "[proxy]\n"
         'counterparts = "counterparts.json"\n'
-        f"port = {port}\n" + "".join(f"{key} = {float(value)!r}\n" for key, value in settings.items()),
+        f'host = "{HOST}"\nport = 0\n'
+        + "".join(f"{key} = {float(value)!r}\n" for key, value in settings.items()),
         encoding="utf-8",
     )
     command = [sys.executable, "-m", "conformance", "reference", "consumer", "--config", str(config)]
@@ -84,9 +82,20 @@ def launch_reference_consumer(
         command += ["--variant", variant]
     process = SutProcess(tuple(command), log_path)
     process.start(cwd=directory)
-    base_url = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + startup_timeout_s
     try:
-        wait_until_answering(base_url, timeout_s=startup_timeout_s, ca_file=files.ca_bundle, process=process)
+        ports = announced_ports(log_path, ANNOUNCEMENT, exited=process.exited, deadline=deadline)
+        if ports is None:
+            status = process.exited()
+            why = (
+                f"exited with status {status}"
+                if status is not None
+                else f"gave no sign in {startup_timeout_s:g} s"
+            )
+            raise SutUnreachable(f"the reference proxy {why} before saying where it listens (see {log_path})")
+        base_url = f"https://{HOST}:{ports[0]}"
+        remaining = max(0.5, deadline - time.monotonic())
+        wait_until_answering(base_url, timeout_s=remaining, ca_file=files.ca_bundle, process=process)
     except Exception:
         process.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -3,15 +3,16 @@
 The provider is a separate process in its own process group, configured only through the files a
 vendor gets (`counterparts.json`, the PKI, its own TOML); the campaign then judges it over the wire
 like any external SUT. The harness has already written the PKI and counterparts.json into the
-directory; this module adds `reference-provider.toml` there, on two free ports.
+directory; this module adds `reference-provider.toml` there, on ports 0: the kernel picks two free
+ports as the provider binds, and the provider prints them (`conformance.reference.listening`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 import httpx
 
+from conformance.reference.listening import announced_ports
 from conformance.reference.provider.faults import FAULT_CATALOGUE
 from conformance.reference.provider.settings import DEFAULTS, load_settings, write_config
 from conformance.reference.provider.tls import outgoing_context
@@ -34,6 +36,8 @@ HOST: Final = "127.0.0.1"
 STOP_TIMEOUT_S: Final = 10.0
 _PROBE_PERIOD_S: Final = 0.05
 _PROJECT_ROOT: Final = Path(__file__).resolve().parents[3]  # provider/ → reference/ → conformance/ → root
+# What the provider prints once both listeners are bound (conformance/reference/provider/__main__.py).
+ANNOUNCEMENT: Final = re.compile(r": AS https://[^\s/]+:(\d+)\S*, RS https://[^\s/]+:(\d+)")
 
 
 class ProviderStartError(RuntimeError):
@@ -71,17 +75,6 @@ def _stop_process_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(STOP_TIMEOUT_S)
 
 
-def free_ports(count: int, host: str = HOST) -> list[int]:
-    """`count` distinct ports free right now (held together while chosen, so they differ)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [
-            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)
-        ]
-        for sock in sockets:
-            sock.bind((host, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
 def _log_tail(log_path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
@@ -95,18 +88,13 @@ def _wait_until_answering(
     process: subprocess.Popen[bytes],
     log_path: Path,
     timeout_s: float,
+    deadline: float,
 ) -> None:
-    """Until each URL answers over TLS (any HTTP status), the process dies, or the time is up."""
-    deadline = time.monotonic() + timeout_s
+    """Until each URL answers over TLS (any HTTP status), the process dies, or `deadline` passes."""
     pending = list(urls)
     with httpx.Client(verify=context, timeout=2.0) as client:
         while pending:
-            status = process.poll()
-            if status is not None:
-                raise ProviderStartError(
-                    f"the reference provider exited with status {status} before answering:\n"
-                    f"{_log_tail(log_path)}"
-                )
+            _check_running(process, log_path)
             for url in list(pending):
                 with contextlib.suppress(httpx.HTTPError):
                     client.get(url)
@@ -121,6 +109,14 @@ def _wait_until_answering(
                 time.sleep(_PROBE_PERIOD_S)
 
 
+def _check_running(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    status = process.poll()
+    if status is not None:
+        raise ProviderStartError(
+            f"the reference provider exited with status {status} before answering:\n{_log_tail(log_path)}"
+        )
+
+
 def launch_reference_provider(
     directory: Path,
     log_path: Path,
@@ -130,8 +126,8 @@ def launch_reference_provider(
     startup_timeout_s: float = 30.0,
     settings: Mapping[str, float | bool] | None = None,
 ) -> EmbeddedProvider:
-    """Write `directory/reference-provider.toml` on two free ports, start the provider, wait until both
-    listeners answer over TLS.
+    """Write `directory/reference-provider.toml` (ports 0), start the provider, read the ports it bound from
+    its log, wait until both listeners answer over TLS.
 
     `settings` overrides the provider's numeric and boolean settings (token_ttl_s, introspection_cache_s,
     http_timeout_s, trust_harness_as); the settings the variants need win over them. The returned
@@ -148,11 +144,9 @@ def launch_reference_provider(
     }
     used.update(settings or {})
     used.update(variant_settings(variants))
-    as_port, rs_port = free_ports(2)
     overrides: dict[str, Any] = {"host": HOST, **used}
-    config = write_config(directory, as_port=as_port, rs_port=rs_port, **overrides)
+    config = write_config(directory, as_port=0, rs_port=0, **overrides)
     provider_settings = load_settings(config)
-    urls = ProviderUrls(HOST, as_port, rs_port)
     command = [sys.executable, "-m", "conformance.reference.provider", "--config", str(config)]
     command += [arg for name in faults for arg in ("--fault", name)]
     command += [arg for name in variants for arg in ("--variant", name)]
@@ -170,7 +164,17 @@ def launch_reference_provider(
             env=environment,
             start_new_session=True,
         )
+    deadline = time.monotonic() + startup_timeout_s
     try:
+        ports = announced_ports(log_path, ANNOUNCEMENT, exited=process.poll, deadline=deadline)
+        if ports is None:
+            _check_running(process, log_path)
+            raise ProviderStartError(
+                f"the reference provider did not say where it listens within {startup_timeout_s:g} s:\n"
+                f"{_log_tail(log_path)}"
+            )
+        as_port, rs_port = ports
+        urls = ProviderUrls(HOST, as_port, rs_port)
         # With the provider's own client certificate: the rs_rejects_in_handshake variant requires one.
         context = outgoing_context(provider_settings, provider_settings.provider_client)
         _wait_until_answering(
@@ -179,6 +183,7 @@ def launch_reference_provider(
             process,
             log_path,
             startup_timeout_s,
+            deadline,
         )
     except BaseException:
         _stop_process_group(process)
@@ -197,4 +202,4 @@ def launch_reference_provider(
     )
 
 
-__all__ = ["EmbeddedProvider", "ProviderStartError", "free_ports", "launch_reference_provider"]
+__all__ = ["EmbeddedProvider", "ProviderStartError", "launch_reference_provider"]

@@ -8,6 +8,7 @@ evidence of a check is the exchanges themselves.
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,15 +19,16 @@ import httpx
 
 from conformance.config import DEFAULT_UPSTREAM_TIMEOUT_S
 from conformance.counterparts.identities import TestIdentity
-from conformance.counterparts.observations import Observation
 from conformance.counterparts.suite import Counterparts
 from conformance.evidence import EvidenceRecorder, recording_client
+from conformance.evidence.breaker import SutBreaker
 from conformance.evidence.calls import Call, timed
 from conformance.roles.consumer.conditions.answers import ConnectAnswer
+from conformance.roles.shared.scenario_scope import ScenarioEvidence
 
 
 @dataclass
-class ConsumerBench:
+class ConsumerBench(ScenarioEvidence):
     counterparts: Counterparts
     base_url: str
     ca_file: Path | None
@@ -34,6 +36,9 @@ class ConsumerBench:
     read_timeout_s: float
     declared: Mapping[str, float] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    _defaults: dict[str, TestIdentity] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    breaker: SutBreaker | None = None  # the campaign's, shared by every bench (`scenarios/*/conftest.py`)
 
     # -- who is who -------------------------------------------------------------------------------
 
@@ -52,9 +57,7 @@ class ConsumerBench:
     # -- the LPS side -----------------------------------------------------------------------------
 
     def sut_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
+        return sut_context(self.ca_file)
 
     def lps(self, *, read_timeout_s: float | None = None) -> httpx.Client:
         """A new LPS with its own cookie jar, talking to the SUT; every exchange is evidence.
@@ -68,6 +71,7 @@ class ConsumerBench:
             verify=self.sut_context(),
             timeout=httpx.Timeout(read_timeout_s or self.read_timeout_s, connect=5.0),
             base_url=self.base_url,
+            breaker=self.breaker,
         )
 
     def connect_body(
@@ -79,7 +83,7 @@ class ConsumerBench:
         binding_message: str = "42",
     ) -> dict[str, str]:
         return {
-            "nationalId": national_id or self.identities[0].national_id,
+            "nationalId": national_id or self.default_identity().national_id,
             "bindingMessage": binding_message,
             "clientId": client_id or self.lps_ids[0],
             "channel": channel,
@@ -93,9 +97,27 @@ class ConsumerBench:
         answer = self.try_connect(lps, **body)
         return ConnectAnswer(answer, lps.cookies.get("proxy_session_id"))
 
+    def default_identity(self) -> TestIdentity:
+        """The professional a scenario connects when it names none: one of its own, minted at first use,
+        so that scenarios running at the same time never log the same professional in."""
+        scenario = self.evidence.current_scenario or ""
+        with self._lock:
+            identity = self._defaults.get(scenario)
+        if identity is None:
+            identity = self.fresh_identity()
+            with self._lock:
+                identity = self._defaults.setdefault(scenario, identity)
+        return identity
+
     def fresh_identity(self) -> TestIdentity:
-        """A professional the SUT has never seen: its first connect cannot reuse any cached token."""
-        return self.counterparts.psc.mint_identity()
+        """A professional the SUT has never seen: its first connect cannot reuse any cached token.
+
+        The scenario claims it: what the SUT sends the counterparts about this professional is evidence
+        of this scenario, even while others run at the same time.
+        """
+        identity = self.counterparts.psc.mint_identity()
+        self.evidence.scenarios.claim(identity.national_id, identity.sub)
+        return identity
 
     @property
     def upstream_timeout_s(self) -> float:
@@ -119,7 +141,7 @@ class ConsumerBench:
     ) -> dict[str, str]:
         """The body of the API PSC's POST /signsessiondata for a connected session."""
         return {
-            "nationalId": national_id or self.identities[0].national_id,
+            "nationalId": national_id or self.default_identity().national_id,
             "clientID": client_id or self.lps_ids[0],
             "proxy_session_id": session["proxy_session_id"],
             "session_state": session["session_state"],
@@ -128,11 +150,9 @@ class ConsumerBench:
     def send_path(self, endpoint: str = "signsessiondata") -> str:
         return f"/send/{self.api_name}/{endpoint}"
 
-    # -- the counterparts' side ------------------------------------------------------------------
 
-    def observed(self, kind: str | None = None, *, since: float, **filters: str | None) -> list[Observation]:
-        """What the counterparts observed since `since` (`ObservationLog.find`: client_id, counterpart)."""
-        return self.counterparts.observations.find(kind, since=since, **filters)
-
-    def exchange_ids(self, observations: list[Observation]) -> list[str]:
-        return [o.exchange_id for o in observations if o.exchange_id]
+def sut_context(ca_file: Path | None) -> ssl.SSLContext:
+    """How an LPS trusts the proxy's API Conformité: its CA file, TLS 1.2 at least."""
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

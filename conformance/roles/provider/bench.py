@@ -20,12 +20,13 @@ import httpx
 
 from conformance.counterparts.api_tokens import MintedToken
 from conformance.counterparts.identities import TestIdentity
-from conformance.counterparts.observations import Observation
 from conformance.counterparts.suite import ProviderCounterparts
 from conformance.evidence import EvidenceRecorder, recording_client
+from conformance.evidence.breaker import SutBreaker
 from conformance.evidence.calls import Call, json_body, timed
 from conformance.pki import client_context
 from conformance.roles.provider.bringup import ProviderEndpoints
+from conformance.roles.shared.scenario_scope import ScenarioEvidence
 from conformance.standards import rfc8693
 from conformance.tls import ProbeResult, probe_protocol
 
@@ -57,11 +58,12 @@ class Exchanged:
 
 
 @dataclass
-class ProviderBench:
+class ProviderBench(ScenarioEvidence):
     counterparts: ProviderCounterparts
     sut: ProviderEndpoints
     evidence: EvidenceRecorder
     read_timeout_s: float
+    breaker: SutBreaker | None = None  # the campaign's, shared by every bench (`scenarios/*/conftest.py`)
 
     # -- who is who -------------------------------------------------------------------------------
 
@@ -83,8 +85,12 @@ class ProviderBench:
         return self.sut.resource_server_only
 
     def fresh_identity(self) -> TestIdentity:
-        """A professional the SUT has never seen: nothing it cached can answer for this one."""
-        return self.counterparts.psc.mint_identity()
+        """A professional the SUT has never seen: nothing it cached can answer for this one.
+
+        The scenario claims it (see `ConsumerBench.fresh_identity`)."""
+        identity = self.counterparts.psc.mint_identity()
+        self.evidence.scenarios.claim(identity.national_id, identity.sub)
+        return identity
 
     def psc_token(self, identity: TestIdentity, client_id: str, *, ttl_s: float | None = None) -> str:
         """A PSC access token for `identity`, issued to the LPS `client_id`, as CIBA would yield it."""
@@ -113,6 +119,7 @@ class ProviderBench:
             verify=context,
             timeout=httpx.Timeout(self.read_timeout_s, connect=5.0),
             client_cert_der=cert.der if cert is not None else None,
+            breaker=self.breaker,
         )
 
     def call(self, client: httpx.Client, method: str, url: str, **kwargs: Any) -> Call:
@@ -233,9 +240,3 @@ class ProviderBench:
         return probe_protocol(
             host, port, version, cafile=cafile, server_hostname=host, timeout=PROBE_TIMEOUT_S, **kwargs
         )
-
-    # -- the counterparts' side ------------------------------------------------------------------
-
-    def observed(self, kind: str | None = None, *, since: float, **filters: str | None) -> list[Observation]:
-        """What the counterparts observed since `since` (`ObservationLog.find`: client_id, counterpart)."""
-        return self.counterparts.observations.find(kind, since=since, **filters)

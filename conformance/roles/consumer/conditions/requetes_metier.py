@@ -384,7 +384,7 @@ def collect(consumer: ConsumerBench, since: float) -> Upstream:
             error=e.error,
             refusals=tuple(refusals.get(e.id, ())),
         )
-        for e in evidence.exchanges(counterpart="api", since=since)
+        for e in consumer.exchanges(counterpart="api", since=since)
     )
     pki = consumer.counterparts.pki
     return Upstream(
@@ -396,7 +396,7 @@ def collect(consumer: ConsumerBench, since: float) -> Upstream:
         api_tokens=api_tokens,
         api_refresh_tokens=frozenset(api_refresh),
         certificates={issued.x5t_s256: cid for cid, issued in pki.clients.items()},
-        links={cp: tuple(evidence.exchanges(counterpart=cp, since=since)) for cp in ("api-as", "api")},
+        links={cp: tuple(consumer.exchanges(counterpart=cp, since=since)) for cp in ("api-as", "api")},
     )
 
 

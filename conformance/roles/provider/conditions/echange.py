@@ -326,7 +326,7 @@ def at_psc(provider: ProviderBench, call: Call, subject_token: str) -> AtPsc:
         subject_sha256=token_sha256(subject_token),
         answered_at=call.ended_at,
         observations=tuple(provider.observed(since=call.started_at, counterpart="psc")),
-        requests=tuple(provider.evidence.exchanges(counterpart="psc", since=call.started_at)),
+        requests=tuple(provider.exchanges(counterpart="psc", since=call.started_at)),
         published=published,
         introspection_path=urlsplit(introspection).path if isinstance(introspection, str) else "",
         client_subjects={c.subject: cid for cid, c in provider.counterparts.pki.clients.items()},

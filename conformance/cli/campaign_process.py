@@ -1,0 +1,250 @@
+"""The campaign's pytest process, supervised: stopped cleanly on a signal or at its time bound, and
+nothing it started left running.
+
+pytest runs in a process group of its own, so that a Ctrl-C at the terminal reaches `psc-conformance
+run` alone, which decides what happens: it asks pytest to stop (SIGINT: pytest ends the scenario under
+way, tears its fixtures down, which stops the SUT and the counterparts, and writes what it has), waits a
+bounded time, then kills the group. A second signal kills at once. A SIGTERM (a CI job cancelled) or a
+SIGHUP (the terminal closed) is handled the same way: without it, pytest would be left running alone.
+
+Every process the campaign starts inherits a tag in its environment (as Jenkins tags a build's
+processes), so that the SUTs it starts in sessions of their own are found and stopped afterwards even
+when pytest itself was killed, and never those of another campaign on the same host; and a temporary
+directory of its own (TMPDIR), removed afterwards, so that two campaigns share no file and a killed
+one leaves none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any, Final, Self
+
+RUN_TAG: Final = "PSC_CONFORMANCE_RUN"
+STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GRACE_S: Final = 5.0  # pytest's own stop: the scenario under way, fixtures, report (CI allows ~7 s)
+_POLL_S: Final = 0.1
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class CampaignEnd:
+    """How the campaign process ended."""
+
+    returncode: int | None  # pytest's exit status (negative: the signal that killed it); None: not started
+    error: str | None  # why the campaign did not run to its end; None: pytest's status says it all
+    interrupted_by: signal.Signals | None = None
+    journal_at_stop: int | None = None  # the journal's size when pytest was asked to stop: what ended before
+
+
+class CampaignProcess:
+    """While open, the stop signals are this supervisor's: they stop the campaign, not the command.
+
+    Opened before the run's directory is made and closed once its report is sealed, so that a signal at
+    any moment ends in a report: while the campaign runs it stops it; after, it is noted and the report
+    is finished (a few seconds at most) rather than left half written.
+    """
+
+    def __init__(self, *, grace_s: float = GRACE_S) -> None:
+        self.grace_s = grace_s
+        self.tag = uuid.uuid4().hex
+        self.signals: list[signal.Signals] = []
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():  # Python allows handlers there only
+            for sig in STOP_SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup, or `&` in a script: stays ignored
+                    self._previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        self._previous.clear()
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        # Only noted here: the supervising loop acts on it (a handler must not print or wait).
+        self.signals.append(signal.Signals(signum))
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        bound_s: float,
+        stdout: IO[bytes] | None,
+        stderr: IO[bytes] | int | None,
+        journal: Path | None = None,
+    ) -> CampaignEnd:
+        """Run pytest to its end, its time bound or a stop signal; then stop whatever it left running.
+
+        `journal`: the file the campaign appends each scenario's record to; its size when pytest is asked
+        to stop tells which scenarios ended before (those still running then may have seen the SUT and
+        counterparts go away under them).
+        """
+        if self.signals:  # stopped before the campaign started
+            return CampaignEnd(None, _interrupted(self.signals[0]), self.signals[0])
+        scratch = tempfile.mkdtemp(prefix="psc-conformance-run-")
+        with _children_heed_sigint():
+            child = subprocess.Popen(
+                argv,
+                env={**env, RUN_TAG: self.tag, "TMPDIR": scratch},
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                process_group=0,
+            )
+        try:
+            return self._supervise(child, bound_s, journal)
+        finally:
+            if child.poll() is None:  # only when supervising itself failed
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
+            stop_tagged(RUN_TAG, self.tag)
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _supervise(self, child: subprocess.Popen[bytes], bound_s: float, journal: Path | None) -> CampaignEnd:
+        deadline = time.monotonic() + bound_s
+        kill_at: float | None = None  # set once pytest has been asked to stop
+        journal_at_stop: int | None = None
+        stopped_by: signal.Signals | None = None  # the signal acted on; one noted as pytest ended is not
+        timed_out = False
+        seen = 0
+        while True:
+            try:
+                code = child.wait(timeout=_POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if len(self.signals) > seen:
+                seen = len(self.signals)
+                if kill_at is None:
+                    journal_at_stop = _size(journal)
+                    stopped_by = self.signals[-1]
+                    _say(
+                        f"{stopped_by.name} received: stopping the campaign (its report will list "
+                        "what did not run; again to stop at once)"
+                    )
+                    _signal_group(child, signal.SIGINT)
+                    kill_at = now + self.grace_s
+                else:
+                    _signal_group(child, signal.SIGKILL)
+            elif kill_at is None and now >= deadline:  # before a signal: the bound is the reason
+                timed_out = True
+                journal_at_stop = _size(journal)
+                _signal_group(child, signal.SIGINT)
+                kill_at = now + self.grace_s
+            elif kill_at is not None and now >= kill_at:
+                _say(f"the campaign did not stop within {self.grace_s:g} s: killed")
+                _signal_group(child, signal.SIGKILL)
+                kill_at = float("inf")
+        if stopped_by is not None:
+            return CampaignEnd(code, _interrupted(stopped_by), stopped_by, journal_at_stop)
+        if timed_out:
+            bound = f"the campaign exceeded its {bound_s:g} s bound ([timeouts] campaign_s)"
+            return CampaignEnd(code, bound, None, journal_at_stop)
+        if code < 0:
+            name = signal.Signals(-code).name
+            return CampaignEnd(code, f"the campaign process was killed by {name} (see pytest.log)")
+        return CampaignEnd(code, None)
+
+
+@contextlib.contextmanager
+def _children_heed_sigint() -> Iterator[None]:
+    """Let a child started now stop on SIGINT, the stop this supervisor asks for, even when this process
+    ignores it (a background job of a script): an ignored signal stays ignored across exec, a caught one
+    returns to its default action. A no-op handler for that moment keeps ignoring it here."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupted(sig: signal.Signals) -> str:
+    how = " (Ctrl-C)" if sig is signal.SIGINT else ""
+    return f"the campaign was interrupted by {sig.name}{how} before its end"
+
+
+def _size(path: Path | None) -> int | None:
+    try:
+        return None if path is None else path.stat().st_size
+    except OSError:
+        return 0  # not written yet: nothing had ended
+
+
+def _say(message: str) -> None:
+    print(f"psc-conformance: {message}", file=sys.stderr, flush=True)
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal pytest's process group (its id is pytest's pid, reserved until pytest is waited for)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, sig)
+
+
+def tagged_processes(name: str, value: str) -> list[int]:
+    """The live processes whose environment holds `name=value` (Linux's /proc; none elsewhere)."""
+    needle = f"{name}={value}".encode()
+    me = os.getpid()
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(_PROC):
+            if not entry.name.isdigit() or int(entry.name) == me:
+                continue
+            try:
+                environment = (_PROC / entry.name / "environ").read_bytes()  # empty for a zombie
+            except OSError:  # gone, or another user's
+                continue
+            if needle in environment.split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def stop_tagged(name: str, value: str, *, grace_s: float = 3.0) -> list[int]:
+    """SIGTERM every process tagged `name=value` (its whole group when it leads one), SIGKILL those left
+    after `grace_s`; returns the processes found."""
+    found = tagged_processes(name, value)
+    if not found:
+        return found
+    _send(found, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while (alive := tagged_processes(name, value)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _send(alive, signal.SIGKILL)
+    return found
+
+
+def _send(pids: Sequence[int], sig: signal.Signals) -> None:
+    own_group = os.getpgrp()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            group = os.getpgid(pid)
+            if group == pid and group != own_group:  # a SUT started in a session of its own: its children too
+                os.killpg(group, sig)
+            else:
+                os.kill(pid, sig)
+
+
+__all__ = ["RUN_TAG", "CampaignEnd", "CampaignProcess", "stop_tagged", "tagged_processes"]
