@@ -21,6 +21,7 @@ import hashlib
 import json
 import shlex
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -791,10 +792,13 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         waiting=[i.nodeid for i in scenarios if i.get_closest_marker(WAITS_MARKER) is not None],
     )
     link = WorkerLink(campaign, scheduler, config)
+    # The workers load this plugin as the coordinator did: by `-p` (what `run` does), or through its
+    # entry point (a pytest session that autoloads plugins), never both (pytest refuses a second name).
+    this_plugin = sys.modules[__name__]
+    by_option = config.pluginmanager.get_name(this_plugin) == __name__
     worker_args = [
         *[str(arg) for arg in config.args],
-        "-p",
-        "conformance.campaign.plugin",
+        *(["-p", __name__] if by_option else []),
         "--rootdir",
         str(config.rootpath),
     ]

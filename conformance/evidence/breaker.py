@@ -35,7 +35,7 @@ import httpx
 from conformance.evidence.client import bounded_transport, describe_error, within_deadline
 
 DEFAULT_THRESHOLD: Final = 2  # one timeout may be a hiccup; two in a row, with nothing between, are not
-DEFAULT_COOLDOWN_S: Final = 10.0  # then 20, 40, 60: a trial call to a silent SUT costs its deadline
+DEFAULT_COOLDOWN_S: Final = 5.0  # then 10, 20, 40, 60: a trial call to a silent SUT costs its deadline
 MAX_COOLDOWN_S: Final = 60.0
 PROBE_TIMEOUT_S: Final = 3.0
 # A trial call whose end was never reported (a response never closed) stops holding the others back.
