@@ -8,6 +8,8 @@ reading the error is usually not the person who wrote the harness.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import json
 import shlex
 import tomllib
@@ -17,14 +19,19 @@ from collections import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from conformance.counterparts.layout import CounterpartSettings
 from conformance.counterparts.psc import PscTimings
 from conformance.errors import UsageError
 from conformance.roles import Role
+
+if TYPE_CHECKING:  # jsonschema is imported when a file is checked, not by everything that reads a Config
+    from jsonschema import Validator
+    from jsonschema.exceptions import ValidationError
 
 LANGS = ("fr", "en")
 T = TypeVar("T")
@@ -282,7 +289,23 @@ _SECTIONS: dict[str, Callable[[_Table, Path], Any]] = {
 
 
 def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
-    """Build a `Config` from already-parsed TOML; relative paths are relative to the file."""
+    """Build a `Config` from already-parsed TOML; relative paths are relative to the file.
+
+    The shipped JSON Schema judges the document first, so the loader and a vendor's editor refuse the
+    same files; the checks below then name the rules between keys in their own words.
+    """
+    where = f"{source}: " if source else ""
+    between_keys = check_against_schema(data, source)
+    config = _build_config(data, source)
+    if between_keys:  # the schema refused what the checks below let through: say what the schema says
+        first, path = between_keys[0], list(between_keys[0].absolute_path)
+        place = _table_path(path) if isinstance(first.instance, dict) else _key_path(path)
+        raise UsageError(f"{where}{place}: {first.message}")
+    return config
+
+
+def _build_config(data: Mapping[str, Any], source: Path | None) -> Config:
+    """The loader's own checks, table by table (what `parse_config` runs once the schema has passed)."""
     where = f"{source}: " if source else ""
     unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
@@ -310,6 +333,180 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(data, path)
+
+
+# -- the JSON Schema step: the shipped schema judges the file before the checks above ------------------
+
+CONFIG_SCHEMA_FILE = "config_schema.json"
+MAX_REPORTED_ERRORS = 10  # past a few, the rest is usually one mistake seen again
+
+# The keywords whose failure concerns one key alone, phrased here; a failure of any other keyword
+# (a rule between keys: `start` needs a URL, the URLs a role may use) is left to the checks above.
+_ONE_KEY_KEYWORDS = (
+    "additionalProperties",
+    "type",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+)
+_TOML_TYPES = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "array": "an array",
+    "object": "a table",
+    "boolean": "a boolean",
+}
+_PATTERN_MEANINGS = {
+    "start": "is not a command line: a quote is left open, or it ends with a backslash",
+}
+_HTTPS_URL_MEANING = "must be an https:// URL with a host"
+
+
+@functools.cache
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file, as shipped in the package (the file editors are given)."""
+    document: dict[str, Any] = json.loads(
+        resources.files("conformance").joinpath(CONFIG_SCHEMA_FILE).read_text(encoding="utf-8")
+    )
+    return document
+
+
+@functools.cache
+def _schema_validator() -> Validator:
+    from jsonschema import Draft202012Validator, validators
+
+    # TOML tells integers from floats, as the checks above do: 9443.0 is not a port
+    toml_types = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    validator: Validator = validators.extend(Draft202012Validator, type_checker=toml_types)(config_schema())
+    return validator
+
+
+def check_against_schema(data: Mapping[str, Any], source: Path | None = None) -> list[ValidationError]:
+    """Raise `UsageError` for the keys the schema refuses, in file order; return the refused rules between
+    keys, which the loader's own checks phrase better."""
+    errors = sorted(_schema_validator().iter_errors(data), key=lambda error: _file_order(data, error))
+    messages: list[str] = []
+    reported: set[tuple[str | int, ...]] = set()
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator in _ONE_KEY_KEYWORDS and path not in reported:
+            reported.add(path)  # one message a key: a role = 3 is not also "not one of consumer, provider"
+            messages.append(_describe(error))
+    if messages:
+        where = f"{source}: " if source else ""
+        if len(messages) > MAX_REPORTED_ERRORS:
+            rest = len(messages) - MAX_REPORTED_ERRORS + 1
+            messages[MAX_REPORTED_ERRORS - 1 :] = [f"… and {rest} more"]
+        raise UsageError("\n".join(where + message for message in messages))
+    return [error for error in errors if error.validator not in _ONE_KEY_KEYWORDS]
+
+
+def _file_order(data: Mapping[str, Any], error: ValidationError) -> list[int]:
+    """Where the error is in the file: tomllib keeps the keys of each table in the order they were written."""
+    order: list[int] = []
+    node: Any = data
+    steps: list[str | int] = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        steps.append(next(key for key in error.instance if key not in error.schema.get("properties", {})))
+    for step in steps:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        order.append(keys.index(step))
+        node = node[step]
+    return order
+
+
+def _describe(error: ValidationError) -> str:
+    """One refused key, in the words of the checks above: the table, the key, what would be accepted."""
+    path: list[str | int] = list(error.absolute_path)
+    value, expected = error.instance, error.validator_value
+    if error.validator == "additionalProperties":
+        return _unknown_keys(path, value, error.schema)
+    if error.validator == "type" and expected == "object":
+        return f"{_table_path(path)} must be a table, got {value!r}"
+    where = _key_path(path)
+    if error.validator == "type":
+        kinds = [expected] if isinstance(expected, str) else expected
+        names = [_TOML_TYPES.get(kind, kind) for kind in kinds]
+        return f"{where}: expected {' or '.join(names)}, got {value!r}"
+    if error.validator == "enum":
+        return f"{where}: {value!r} is not one of {', '.join(expected)}"
+    if error.validator == "pattern":
+        return f"{where}: {value!r} {_PATTERN_MEANINGS.get(str(path[-1]), _HTTPS_URL_MEANING)}"
+    if error.validator == "exclusiveMinimum":
+        return f"{where}: must be a positive number of seconds, got {value}"
+    return f"{where}: {value} is not a TCP port (0 to 65535)"  # minimum, maximum: only ports have them
+
+
+def _table_path(path: list[str | int]) -> str:
+    return f"[{'.'.join(str(step) for step in path)}]" if path else "the file"
+
+
+def _key_path(path: list[str | int]) -> str:
+    """`[sut] startup_timeout_s`, `[sut.declared] idle_timeout_s`, `[sut] start[1]`: what a reader finds."""
+    if not path:
+        return "the file"
+    last_key = max(i for i, step in enumerate(path) if isinstance(step, str))
+    table, key, indexes = path[:last_key], path[last_key], path[last_key + 1 :]
+    position = "".join(f"[{index}]" for index in indexes)
+    return f"{_table_path(table)} {key}{position}" if table else f"{key}{position}"
+
+
+def _unknown_keys(path: list[str | int], table: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
+    """The unknown keys of one table, what it allows, and what each misspelled key probably meant."""
+    allowed = list(schema.get("properties", {}))
+    unknown = [key for key in table if key not in allowed]
+    hints = {key: hint for key in unknown if (hint := _closest_key(key, allowed, top=not path))}
+    if path:
+        message = (
+            f"{_table_path(path)}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    else:
+        message = (
+            f"unknown table(s) {', '.join(_top_level_name(key, table[key]) for key in unknown)}; "
+            f"allowed: {', '.join(f'[{key}]' for key in allowed)}"
+        )
+    if len(hints) == 1 and len(unknown) == 1:
+        return f"{message}; did you mean {next(iter(hints.values()))}?"
+    if hints:
+        return f"{message}; did you mean {', '.join(f'{hint} for {key}' for key, hint in hints.items())}?"
+    return message
+
+
+def _top_level_name(key: str, value: Any) -> str:
+    """`[suut]` for a table; a key written above every table is named as such (it belongs in one)."""
+    return f"[{key}]" if isinstance(value, dict) else f"{key} (a key outside any table)"
+
+
+def _closest_key(key: str, allowed: list[str], top: bool) -> str | None:
+    """A close spelling among the keys the table allows; else the table where this very key belongs."""
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"[{close[0]}]" if top else close[0]
+    homes = _tables_by_key().get(key, [])
+    return f"[{homes[0]}] {key}" if homes else None
+
+
+@functools.cache
+def _tables_by_key() -> dict[str, list[str]]:
+    """Every key of the schema and the tables that define it (`lang`: campaign), for keys put in the wrong
+    table."""
+    found: dict[str, list[str]] = {}
+
+    def visit(schema: Mapping[str, Any], table: str) -> None:
+        for key, child in schema.get("properties", {}).items():
+            if table:
+                found.setdefault(key, []).append(table)
+            if isinstance(child, dict) and child.get("type") == "object":
+                visit(child, f"{table}.{key}" if table else key)
+
+    visit(config_schema(), "")
+    return found
 
 
 # -- the resolved campaign, handed from the CLI to the pytest process -----------------------------------

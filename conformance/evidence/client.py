@@ -8,7 +8,8 @@ exchange is recorded when the body has been read, whether the caller used `clien
 
 The total deadline of an exchange is enforced under httpcore, on every read and write of its connection
 (`bounded_transport`): a per-read timeout alone lets a SUT send its answer, head included, one byte at a
-time for ever.
+time for ever. The deadline is the connect budget plus the read budget and a second, brought in to the
+read budget and a second from the moment the TLS connection is up (`Deadline`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def total_deadline_s(timeout: httpx.Timeout | float) -> float:
     return (budgets.get("connect") or 5.0) + (budgets.get("read") or 10.0) + 1.0
 
 
+def _read_budget_s(request: httpx.Request) -> float:
+    """What is left of an exchange once its connection is up: its read budget, and a second."""
+    budgets = request.extensions.get("timeout") or {}
+    return (budgets.get("read") or 10.0) + 1.0
+
+
 def _request_deadline_s(request: httpx.Request) -> float:
     """The deadline of this request, from the timeout it was sent with (the client's, or the one a
     scenario gave that call: a stalled API is waited for longer than an ordinary answer)."""
@@ -73,13 +80,27 @@ def _request_deadline_s(request: httpx.Request) -> float:
     return (budgets.get("connect") or 5.0) + (budgets.get("read") or 10.0) + 1.0
 
 
-# The perf_counter instant by which the exchange under way in this thread must be over (None: unbounded).
-_DEADLINE: ContextVar[float | None] = ContextVar("exchange_deadline", default=None)
+class Deadline:
+    """The perf_counter instant by which an exchange must be over. Set from its connect and read budgets;
+    once its TLS connection is up, it is brought in to the read budget (and a second) from that moment:
+    a SUT that connects at once and then trickles its answer is not given the unused connect budget."""
+
+    def __init__(self, instant: float, after_connect_s: float | None = None) -> None:
+        self.instant = instant
+        self._after_connect_s = after_connect_s
+
+    def connected(self) -> None:
+        if self._after_connect_s is not None:
+            self.instant = min(self.instant, time.perf_counter() + self._after_connect_s)
+
+
+# The deadline of the exchange under way in this thread (None: unbounded).
+_DEADLINE: ContextVar[Deadline | None] = ContextVar("exchange_deadline", default=None)
 
 
 @contextmanager
-def _deadline_at(instant: float | None) -> Iterator[None]:
-    token = _DEADLINE.set(instant)
+def _deadline_at(deadline: Deadline | None) -> Iterator[None]:
+    token = _DEADLINE.set(deadline)
     try:
         yield
     finally:
@@ -88,7 +109,7 @@ def _deadline_at(instant: float | None) -> Iterator[None]:
 
 def within_deadline(seconds: float) -> AbstractContextManager[None]:
     """Bound every network operation of `bounded_transport`s in this block to `seconds` all told."""
-    return _deadline_at(time.perf_counter() + seconds)
+    return _deadline_at(Deadline(time.perf_counter() + seconds))
 
 
 def _budget(timeout: float | None) -> float | None:
@@ -96,7 +117,7 @@ def _budget(timeout: float | None) -> float | None:
     deadline = _DEADLINE.get()
     if deadline is None:
         return timeout
-    left = deadline - time.perf_counter()
+    left = deadline.instant - time.perf_counter()
     if left <= 0:
         raise httpcore.ReadTimeout(_DEADLINE_TEXT)
     return left if timeout is None else min(timeout, left)
@@ -120,7 +141,11 @@ class _DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _budget(timeout)))
+        stream = _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _budget(timeout)))
+        deadline = _DEADLINE.get()
+        if deadline is not None:
+            deadline.connected()
+        return stream
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -246,8 +271,10 @@ class RecordingTransport(httpx.BaseTransport):
             request_headers=_decode_headers(request.headers.raw),
             scenario=scenario,
         )
-        deadline = start + (
-            self._deadline_s if self._deadline_s is not None else _request_deadline_s(request)
+        deadline = (
+            Deadline(start + self._deadline_s)
+            if self._deadline_s is not None
+            else Deadline(start + _request_deadline_s(request), _read_budget_s(request))
         )
         try:
             if self._breaker is not None:
@@ -331,10 +358,10 @@ class RecordingTransport(httpx.BaseTransport):
             return self._client_tls
 
 
-def _past_deadline(exc: Exception, deadline: float) -> Exception:
+def _past_deadline(exc: Exception, deadline: Deadline) -> Exception:
     """A timeout that struck because the exchange's deadline ran out, told as such."""
     timer = isinstance(exc, httpx.TimeoutException) and not isinstance(exc, ExchangeDeadlineExceeded)
-    if timer and time.perf_counter() >= deadline - 0.01:
+    if timer and time.perf_counter() >= deadline.instant - 0.01:
         return ExchangeDeadlineExceeded(_DEADLINE_TEXT, request=getattr(exc, "_request", None))
     return exc
 
@@ -379,13 +406,13 @@ class _CapturingRequestStream(httpx.SyncByteStream):
 
 class _RecordingStream(httpx.SyncByteStream):
     """Passes the body through, keeps a copy, and records once on close (with the read error, if any);
-    stops reading past the exchange's deadline (a perf_counter instant) or its size cap."""
+    stops reading past the exchange's deadline or its size cap."""
 
     def __init__(
         self,
         inner: Any,
         finish: Callable[[bytes, Exception | None], None],
-        deadline: float | None = None,
+        deadline: Deadline | None = None,
         max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._inner = inner
@@ -409,7 +436,7 @@ class _RecordingStream(httpx.SyncByteStream):
                 if size > self._max_bytes:
                     self._chunks = [b"".join(self._chunks)[:OVERSIZED_KEPT_BYTES]]
                     raise ResponseTooLarge(f"the answer exceeds {self._max_bytes} bytes: reading stopped")
-                if self._deadline is not None and time.perf_counter() > self._deadline:
+                if self._deadline is not None and time.perf_counter() > self._deadline.instant:
                     raise ExchangeDeadlineExceeded(_DEADLINE_TEXT)
                 self._chunks.append(chunk)
                 yield chunk

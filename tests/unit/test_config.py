@@ -60,7 +60,7 @@ read_s = 2.5
         ("[sut]\nbase_url = 'http://127.0.0.1:80'\n", r"base_url: .*must be an https:// URL"),
         ("[sut]\nstart = './proxy'\n", r"start: needs base_url"),
         ("[timeouts]\nread_s = -1\n", r"\[timeouts\] read_s: must be a positive number"),
-        ("[timeouts]\nread_s = 'ten'\n", r"read_s: expected int or float, got 'ten'"),
+        ("[timeouts]\nread_s = 'ten'\n", r"\[timeouts\] read_s: expected a number, got 'ten'"),
         ("[campaign]\nlang = 'de'\n", r"lang: 'de' is not one of fr, en"),
         ("[sut.declared]\nidle = 3\n", r"\[sut.declared\]: unknown key\(s\) idle"),
         ("[sut\n", r"not valid TOML"),
