@@ -45,7 +45,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT4
 
 from conformance.errors import UsageError
-from conformance.paths import project_root
+from conformance.paths import REINSTALL_HINT, project_root
 
 NormativeName = Literal["api-conformite", "api-psc"]
 BaselineName = Literal["api-conformite-baseline", "api-psc-baseline"]
@@ -845,10 +845,7 @@ def load_normative(name: NormativeName) -> OpenApiDocument:
         raise OpenApiError(f"no normative document {name!r}: choose one of {', '.join(NORMATIVE_NAMES)}")
     path = normative_path(name)
     if not path.is_file():
-        raise OpenApiError(
-            f"{path} not found: install psc-conformance from its source tree (pip install -e .) "
-            "so that swagger/ stays beside the package"
-        )
+        raise OpenApiError(f"{path} not found: {REINSTALL_HINT}")
     return load_document(path)
 
 
@@ -863,10 +860,7 @@ def load_baseline(name: BaselineName = BASELINE_NAME) -> OpenApiDocument:
     applied to the upstream file (a test keeps them equal), without shipping ANS's file."""
     path = baseline_path(name)
     if not path.is_file():
-        raise OpenApiError(
-            f"{path} not found: install psc-conformance from its source tree (pip install -e .) "
-            "so that swagger/ stays beside the package"
-        )
+        raise OpenApiError(f"{path} not found: {REINSTALL_HINT}")
     return load_document(path)
 
 

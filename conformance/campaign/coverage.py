@@ -33,11 +33,10 @@ def scenarios_by_requirement() -> dict[str, list[str]]:
     """Requirement id -> node ids of the scenarios declaring it (collection only, nothing runs)."""
     root = scenarios_root()
     collector = _Collector()
+    # Every role at once: modules named after their path, since roles share basenames (test_contrat.py).
+    arguments = ["--collect-only", "-q", "-p", "no:cacheprovider", "--import-mode=importlib"]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        code = pytest.main(
-            ["--collect-only", "-q", "-p", "no:cacheprovider", "--rootdir", str(root.parent), str(root)],
-            plugins=[collector],
-        )
+        code = pytest.main([*arguments, "--rootdir", str(root.parent), str(root)], plugins=[collector])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(
             f"collecting the scenarios failed (pytest status {int(code)}); run "

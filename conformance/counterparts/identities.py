@@ -96,7 +96,7 @@ class TestIdentity:
 
 
 def load_identities(path: Path | None = None) -> tuple[TestIdentity, ...]:
-    """Identities from a TOML file (default: `fixtures/identities.toml` of the source tree)."""
+    """Identities from a TOML file (default: the harness's `fixtures/identities.toml`)."""
     path = path or project_root() / "fixtures" / "identities.toml"
     try:
         entries = tomllib.loads(path.read_text(encoding="utf-8")).get("identity", [])
