@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -165,22 +164,6 @@ def test_invalid_toml_is_reported_with_the_file(tmp_path: Path) -> None:
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     assert "cannot read" in str(_error(tmp_path / "absent.toml"))
-
-
-@pytest.fixture
-def fake_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the packaged loader at a copy of the real data, and never leak its cache."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in CATALOGUE_FILES:
-        source = resources.files("conformance.requirements").joinpath("data", name)
-        (data / name).write_bytes(source.read_bytes())
-    monkeypatch.setattr(loader, "_data_dir", lambda: data)
-    load_catalogues.cache_clear()
-    loader._index.cache_clear()
-    yield data
-    load_catalogues.cache_clear()
-    loader._index.cache_clear()
 
 
 def test_same_id_in_two_files_is_refused(fake_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,8 +4,6 @@ a catalogue that changed is checked again, a broken one is still refused, and th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -14,20 +12,10 @@ from conformance.requirements import CATALOGUE_FILES, CatalogueError, load_catal
 
 
 @pytest.fixture
-def packaged_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def packaged_copy(fake_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the packaged catalogues, loaded as the packaged ones, with a memo of its own."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in CATALOGUE_FILES:
-        source = resources.files("conformance.requirements").joinpath("data", name)
-        (data / name).write_bytes(source.read_bytes())
-    monkeypatch.setattr(loader, "_data_dir", lambda: data)
     monkeypatch.setenv(loader.SCHEMA_MEMO_VARIABLE, str(tmp_path / "cache"))
-    load_catalogues.cache_clear()
-    loader._index.cache_clear()
-    yield data
-    load_catalogues.cache_clear()
-    loader._index.cache_clear()
+    return fake_data_dir
 
 
 def _count_schema_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
