@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -86,15 +85,15 @@ def _write_external_consumer(workdir: Path) -> Path:
         '[campaign]\npki_dir = "pki"\n' + _counterparts_table(psc, api_as, api),
         encoding="utf-8",
     )
-    pki = _write_pki(workdir, config, "--role", "consumer", "--proxy-port", str(proxy))
+    idle = str(int(EMBEDDED_IDLE_TIMEOUT_S))
+    pki = _write_pki(
+        workdir, config, "--role", "consumer", "--proxy-port", str(proxy), "--proxy-idle-timeout", idle
+    )
     proxy_file = pki / "reference-proxy.toml"
-    text = proxy_file.read_text(encoding="utf-8")
-    text = text.replace("\nidle_timeout_s = 900\n", f"\nidle_timeout_s = {EMBEDDED_IDLE_TIMEOUT_S}\n")
-    text += f"http_timeout_s = {EMBEDDED_UPSTREAM_TIMEOUT_S}\n"
-    proxy_file.write_text(text, encoding="utf-8")
-    settings = tomllib.loads(text)["proxy"]
-    if settings["idle_timeout_s"] != EMBEDDED_IDLE_TIMEOUT_S:
-        raise RuntimeError(f"{proxy_file}: could not set idle_timeout_s (the file's layout changed)")
+    proxy_file.write_text(
+        proxy_file.read_text(encoding="utf-8") + f"http_timeout_s = {EMBEDDED_UPSTREAM_TIMEOUT_S}\n",
+        encoding="utf-8",
+    )
     return config
 
 

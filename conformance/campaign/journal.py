@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from conformance.campaign.verdicts import CheckResult, Outcome, ScenarioRecord, Severity, Status
 
@@ -192,3 +192,26 @@ def read_journal(path: Path, *, upto: int | None = None) -> list[ScenarioRecord]
         except (ValueError, KeyError):
             continue
     return records
+
+
+# -- the SUT answered its health check: `run` says so before the first scenario ----------------------
+
+SUT_READY: Final = "sut-ready.json"  # written by the campaign plugin once an external SUT answered
+
+
+def write_sut_ready(output: Path, health_url: str) -> None:
+    """Tell `run` the external SUT answered its health check (the plugin calls it, before any scenario).
+
+    Written whole or not at all (renamed), so that the parent never reads half of it.
+    """
+    scratch = output / (SUT_READY + ".tmp")
+    scratch.write_text(json.dumps({"health_url": health_url}) + "\n", encoding="utf-8")
+    os.replace(scratch, output / SUT_READY)
+
+
+def read_sut_ready(output: Path) -> dict[str, Any] | None:
+    try:
+        document: dict[str, Any] = json.loads((output / SUT_READY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document

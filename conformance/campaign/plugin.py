@@ -337,6 +337,10 @@ def _bring_up_sut(session: pytest.Session, campaign: Campaign) -> None:
         )
     except SutUnreachable as exc:
         abort_campaign(session.config, str(exc))
+    else:  # `run` says so before the first scenario (its live progress follows the run's directory)
+        from conformance.campaign.journal import write_sut_ready
+
+        write_sut_ready(campaign.output, url)
 
 
 def abort_campaign(config: pytest.Config, reason: str) -> None:

@@ -19,6 +19,7 @@ from conformance import __version__, exitcodes
 # The sub-commands, by module (`<command>_cmd`), in the order the help lists them. An entry may also be
 # an imported module (a test registering one): it is then always registered.
 _COMMANDS: tuple[str | ModuleType, ...] = (
+    "init_cmd",
     "run_cmd",
     "verify_cmd",
     "diff_cmd",

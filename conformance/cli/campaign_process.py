@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -90,12 +90,14 @@ class CampaignProcess:
         stdout: IO[bytes] | None,
         stderr: IO[bytes] | int | None,
         journal: Path | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> CampaignEnd:
         """Run pytest to its end, its time bound or a stop signal; then stop whatever it left running.
 
         `journal`: the file the campaign appends each scenario's record to; its size when pytest is asked
         to stop tells which scenarios ended before (those still running then may have seen the SUT and
-        counterparts go away under them).
+        counterparts go away under them). `on_tick`: called at each turn of the wait (every 0.1 s), to
+        show progress.
         """
         if self.signals:  # stopped before the campaign started
             return CampaignEnd(None, _interrupted(self.signals[0]), self.signals[0])
@@ -110,7 +112,7 @@ class CampaignProcess:
                 process_group=0,
             )
         try:
-            return self._supervise(child, bound_s, journal)
+            return self._supervise(child, bound_s, journal, on_tick)
         finally:
             if child.poll() is None:  # only when supervising itself failed
                 _signal_group(child, signal.SIGKILL)
@@ -118,7 +120,13 @@ class CampaignProcess:
             stop_tagged(RUN_TAG, self.tag)
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _supervise(self, child: subprocess.Popen[bytes], bound_s: float, journal: Path | None) -> CampaignEnd:
+    def _supervise(
+        self,
+        child: subprocess.Popen[bytes],
+        bound_s: float,
+        journal: Path | None,
+        on_tick: Callable[[], None] | None,
+    ) -> CampaignEnd:
         deadline = time.monotonic() + bound_s
         kill_at: float | None = None  # set once pytest has been asked to stop
         journal_at_stop: int | None = None
@@ -131,6 +139,8 @@ class CampaignProcess:
                 break
             except subprocess.TimeoutExpired:
                 pass
+            if on_tick is not None:
+                on_tick()
             now = time.monotonic()
             if len(self.signals) > seen:
                 seen = len(self.signals)

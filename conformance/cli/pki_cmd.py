@@ -26,6 +26,7 @@ from conformance.reference.consumer.settings import PROXY_CONFIG_FILE as REFEREN
 from conformance.roles import Role
 
 DEFAULT_PROXY_PORT = 8443
+DEFAULT_PROXY_IDLE_TIMEOUT_S = 900
 DEFAULT_PROVIDER_PORTS = (8446, 8447)  # the reference provider's authorization server and API
 
 
@@ -99,6 +100,15 @@ def register(sub: Any) -> None:
         help=f"port of the reference proxy written in {REFERENCE_PROXY_FILE} "
         f"(default: {DEFAULT_PROXY_PORT}; 0 for any free port)",
     )
+    parser.add_argument(
+        "--proxy-idle-timeout",
+        type=int,
+        default=DEFAULT_PROXY_IDLE_TIMEOUT_S,
+        metavar="S",
+        help=f"idle timeout of the reference proxy written in {REFERENCE_PROXY_FILE}, in seconds "
+        f"(default: {DEFAULT_PROXY_IDLE_TIMEOUT_S}); a campaign judging it declares the same "
+        "[sut.declared] idle_timeout_s",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -113,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         return _usage("--valid-days must be at least 1")
     if not 0 <= args.proxy_port <= 65535:
         return _usage(f"--proxy-port {args.proxy_port} is not a TCP port")
+    if args.proxy_idle_timeout < 1:
+        return _usage(f"--proxy-idle-timeout {args.proxy_idle_timeout}: must be 1 or more")
     try:
         config = load_config(args.config) if args.config else Config()
         provider_ports = _ports(args.provider_ports)
@@ -135,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
         return exitcodes.HARNESS_OR_SUT
     written = [*files.all_paths(), write_counterparts(out, settings, pki, files, args.p12_password)]
     if role is Role.CONSUMER:
-        written.append(write_reference_proxy_config(out, port=args.proxy_port))
+        written.append(
+            write_reference_proxy_config(out, port=args.proxy_port, idle_timeout_s=args.proxy_idle_timeout)
+        )
         reference = f"reference consumer --config {out / REFERENCE_PROXY_FILE}"
     else:
         from conformance.reference.provider.settings import write_config
@@ -163,7 +177,12 @@ def _ports(text: str) -> tuple[int, int]:
     return as_port, api_port
 
 
-def reference_proxy_config(*, port: int = DEFAULT_PROXY_PORT, host: str = "127.0.0.1") -> str:
+def reference_proxy_config(
+    *,
+    port: int = DEFAULT_PROXY_PORT,
+    host: str = "127.0.0.1",
+    idle_timeout_s: int = DEFAULT_PROXY_IDLE_TIMEOUT_S,
+) -> str:
     """The text of `reference-proxy.toml`: commented, so the file explains itself to whoever opens it."""
     return f"""\
 # Configuration of the reference Proxy e-Santé shipped with psc-conformance.
@@ -184,7 +203,7 @@ port = {port}
 
 # Seconds of inactivity after which a proxy session ends (EXI PSC 32). A campaign that judges this
 # proxy declares the same value in [sut.declared] idle_timeout_s.
-idle_timeout_s = 900
+idle_timeout_s = {idle_timeout_s}
 
 # Maximum lifetime of a proxy session in seconds, however active it is.
 session_timeout_s = 14400
@@ -199,11 +218,17 @@ session_timeout_s = 14400
 
 
 def write_reference_proxy_config(
-    directory: Path, *, port: int = DEFAULT_PROXY_PORT, host: str = "127.0.0.1"
+    directory: Path,
+    *,
+    port: int = DEFAULT_PROXY_PORT,
+    host: str = "127.0.0.1",
+    idle_timeout_s: int = DEFAULT_PROXY_IDLE_TIMEOUT_S,
 ) -> Path:
     """Write `reference-proxy.toml`, so the reference proxy runs from the PKI directory as it is."""
     path = directory / REFERENCE_PROXY_FILE
-    path.write_text(reference_proxy_config(port=port, host=host), encoding="utf-8")
+    path.write_text(
+        reference_proxy_config(port=port, host=host, idle_timeout_s=idle_timeout_s), encoding="utf-8"
+    )
     return path
 
 

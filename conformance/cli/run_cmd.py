@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from conformance import exitcodes
-from conformance.campaign.journal import JOURNAL, PLAN, not_run_records, read_journal, read_plan
+from conformance.campaign.journal import JOURNAL, PLAN, SUT_READY, not_run_records, read_journal, read_plan
 from conformance.campaign.results import CampaignStatus, SutInfo, write_results
 from conformance.campaign.waivers import is_actively_waived, load_waivers, unwaived_failures
 from conformance.cli.campaign_process import CampaignEnd, CampaignProcess
+from conformance.cli.progress import ProgressDisplay, counterpart_lines
 from conformance.config import Config, load_config, to_document
 from conformance.errors import UsageError
 from conformance.evidence import HAR_NAME, JSON_NAME, EvidenceRecorder
@@ -55,6 +56,7 @@ _OUTPUTS = (
     PLAN,
     "pytest.log",
     "sut.log",
+    SUT_READY,
     *sorted(bundle.BUNDLE_FILES),
 )
 _OUTPUT_DIRS = ("evidence", str(ALLURE_IN_RUN))
@@ -164,6 +166,13 @@ def register(sub: Any) -> None:
         "1: one after another). Scenarios that switch shared state run alone either way",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="stream pytest's output to the terminal")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no live progress on stderr (by default: one updating line on a terminal, a line per theme "
+        "otherwise; none with -v, pytest's output being shown); the final summary is still printed",
+    )
     p.set_defaults(handler=run)
 
 
@@ -256,6 +265,11 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     if busy is not None:
         end = CampaignEnd(None, busy)
     else:
+        progress = None if args.quiet or args.verbose else _progress_display(output)
+        if progress is not None and config.external:
+            ports = [(key, getattr(config.counterparts, key)) for key in _COUNTERPART_PORTS[role]]
+            for line in counterpart_lines(config.counterparts.url, ports):
+                progress.say(line)
         with (output / "pytest.log").open("wb") as log:
             end = campaign_process.run(
                 argv,
@@ -264,7 +278,10 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
                 stdout=None if args.verbose else log,
                 stderr=subprocess.STDOUT if not args.verbose else None,
                 journal=output / JOURNAL,
+                on_tick=progress.tick if progress is not None else None,
             )
+        if progress is not None:
+            progress.finish()
     code = end.returncode
     doc = _results_or_rescue(
         output, code, end.error, config, role, sut_name, lang, args, journal_upto=end.journal_at_stop
@@ -279,6 +296,16 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     if end.interrupted_by is signal.SIGINT:
         return INTERRUPTED_EXIT
     return _exit_status(doc, code)
+
+
+def _progress_display(output: Path) -> ProgressDisplay:
+    """Progress on stderr: an updating line on a terminal, a line per theme in CI (`cli.progress`)."""
+    tty = sys.stderr.isatty()
+    try:
+        width = os.get_terminal_size(sys.stderr.fileno()).columns if tty else 80
+    except OSError:  # a terminal that does not tell its size
+        width = 80
+    return ProgressDisplay(output, sys.stderr, tty=tty, width=width)
 
 
 def _resolve(config: Config, role: Role, lang: str, args: argparse.Namespace) -> Config:
