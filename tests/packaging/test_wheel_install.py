@@ -210,3 +210,40 @@ def test_other_commands_work_from_an_unrelated_directory(installed: Installed) -
     for arguments in (["faults"], ["variants"], ["pki", "--out", "pki"]):
         _run([tool, *arguments], cwd=installed.elsewhere, env=env, timeout_s=COMMAND_TIMEOUT_S)
     assert (installed.elsewhere / "pki" / "counterparts.json").is_file()
+
+
+def test_plain_pytest_runs_the_installed_scenarios(installed: Installed) -> None:
+    """The `pytest scenarios` equivalent: pytest on the installed scenarios, the campaign plugin loaded
+    through its entry point, from an unrelated directory."""
+    python = installed.command("python")
+    env = _environment(installed.venv)
+    where = _run(
+        [python, "-c", "from conformance.paths import scenarios_root; print(scenarios_root())"],
+        cwd=installed.elsewhere,
+        env=env,
+        timeout_s=COMMAND_TIMEOUT_S,
+    )
+    scenarios = Path(where.stdout.strip())
+    assert installed.venv in scenarios.parents  # the installed copy, not a source tree
+    output = installed.elsewhere / "plain-pytest"
+    _run(
+        [
+            python,
+            "-m",
+            "pytest",
+            str(scenarios / "harness"),
+            str(scenarios / "provider"),
+            "--psc-role",
+            "provider",
+            f"--psc-output={output}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=installed.elsewhere,
+        env=env,
+        timeout_s=CAMPAIGN_TIMEOUT_S,
+    )
+    assert (output / "report.html").is_file()
+    doc: dict[str, Any] = json.loads((output / "results.json").read_text(encoding="utf-8"))
+    assert {s["outcome"] for s in doc["scenarios"]} == {"passed"}
