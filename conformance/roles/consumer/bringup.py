@@ -19,7 +19,7 @@ from conformance.roles import BringUpRequest, SutEndpoints, configured_client_se
 
 # The embedded campaign runs on ephemeral ports with short timers: it takes seconds.
 EMBEDDED_CIBA_INTERVAL_S = 0.1
-EMBEDDED_IDLE_TIMEOUT_S = 3.0
+EMBEDDED_IDLE_TIMEOUT_S = 5.0  # leaves 2 s token lifetimes room to expire before it, on a loaded machine too
 # The reference proxy's bound on a call to PSC or the API: short, yet ample on a loaded machine.
 EMBEDDED_UPSTREAM_TIMEOUT_S = 2.0
 EMBEDDED_LPS_READ_TIMEOUT_S = 5.0  # the LPS's bound on a call to the proxy
