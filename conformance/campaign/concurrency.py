@@ -36,7 +36,10 @@ EXCLUSIVE_MARKER = "exclusive"
 WAITS_MARKER = "waits"  # the scenario waits on the SUT's timers: started first, its wait overlaps others
 ALONE_FIXTURE = "alone"  # an exclusive scenario that asks for it switches shared state in sections only
 MAX_DEFAULT_JOBS = 16
-INTERRUPT_GRACE_S = 3.0  # how long interrupted workers get to end their scenarios
+INTERRUPT_GRACE_S = 3.0
+# A waiting worker wakes this often: a scenario's time bound (an asynchronous exception) only lands in a
+# thread that runs Python, never in one blocked on a lock, so no wait here may be unbounded.
+WAKE_S = 0.5  # how long interrupted workers get to end their scenarios
 
 
 def default_jobs() -> int:
@@ -137,7 +140,7 @@ class Scheduler:
                     self._pending.popleft()
                     self._running.add(head)
                     return head
-                self._condition.wait()
+                self._condition.wait(WAKE_S)
 
     def done(self, group: Group) -> None:
         with self._condition:
@@ -155,7 +158,7 @@ class Scheduler:
             self._parked.add(group)
             self._condition.notify_all()
             while not (self._holder is None and self._running - self._parked <= set()):
-                self._condition.wait()
+                self._condition.wait(WAKE_S)
             self._parked.discard(group)
             self._holder = group
         try:
