@@ -36,10 +36,10 @@ EXCLUSIVE_MARKER = "exclusive"
 WAITS_MARKER = "waits"  # the scenario waits on the SUT's timers: started first, its wait overlaps others
 ALONE_FIXTURE = "alone"  # an exclusive scenario that asks for it switches shared state in sections only
 MAX_DEFAULT_JOBS = 16
-INTERRUPT_GRACE_S = 3.0
+INTERRUPT_GRACE_S = 3.0  # how long interrupted workers get to end their scenarios
 # A waiting worker wakes this often: a scenario's time bound (an asynchronous exception) only lands in a
 # thread that runs Python, never in one blocked on a lock, so no wait here may be unbounded.
-WAKE_S = 0.5  # how long interrupted workers get to end their scenarios
+WAKE_S = 0.5
 
 
 def default_jobs() -> int:

@@ -161,6 +161,19 @@ def test_records_of_another_session_are_found_by_time_unless_strict() -> None:
     assert read.listed(traced(), strict=True) == []
 
 
+def test_a_failure_record_naming_the_professional_wins_over_others_in_its_window() -> None:
+    """Scenarios run at the same time: another professional's failure can be stamped within the call."""
+    other = record(FAILURE_EVENT, at=0.02, IdRPPS="9" * 40, clientId="lps2")
+    own = record(FAILURE_EVENT, at=0.06)
+    found = read_traces("q", answer([other, own])).record_for(traced(FAILURE_EVENT))
+    assert found is not None and found.get("IdRPPS") == "899700000001"
+    # None names the professional: the record of the window is still judged (its IdRPPS is wrong)
+    alone = read_traces("q", answer([other])).record_for(traced(FAILURE_EVENT))
+    assert alone is not None and trace_id_rpps_is_subject_name_id(traced(FAILURE_EVENT), alone).status is (
+        Status.FAILED
+    )
+
+
 # -- the time bounds (EDC-10) ------------------------------------------------------------------------
 
 

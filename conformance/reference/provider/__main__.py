@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         for kind, names in (("fault", faults), ("variant", variants)):
             for name in names:
                 print(f"{BANNER}: {kind} {name}", flush=True)
-        while not stopping.wait(0.5):
+        while not stopping.wait(0.1):
             pass
     finally:
         provider.stop()

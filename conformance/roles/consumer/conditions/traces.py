@@ -57,6 +57,7 @@ SESSION_EVENTS: Final = ("CONNECT_SUCCESS", "CONNECT_REPLAY", "SEND", "DISCONNEC
 # A record's timestamp must fall within the call that caused it, give or take this much (clock
 # resolution, and the SUT and the harness reading their clocks a few instants apart).
 TIMESTAMP_TOLERANCE_S: Final = 1.0
+SHOWN_VALUE_MAX: Final = 200  # characters of a record's value quoted in a message
 
 
 # -- evidence -----------------------------------------------------------------------------------------
@@ -176,7 +177,8 @@ def _in_window(value: Any, low: float, high: float) -> bool:
 def records_of(
     call: TracedCall, records: Sequence[dict[str, Any]], *, strict: bool = False
 ) -> list[dict[str, Any]]:
-    """The records of `call`'s event that belong to it: by its proxy session, else by their time.
+    """The records of `call`'s event that belong to it: by its proxy session, else by their time (only those
+    naming its professional, when some do).
 
     Attribution by time (the record stamped within the call that caused it) keeps a record whose
     session id is wrong visible, so that the field condition, not the listing, reports it. `strict`
@@ -189,7 +191,11 @@ def records_of(
         if by_session or strict:
             return by_session
     low, high = call.window
-    return [r for r in typed if _in_window(r.get("timestamp"), low, high)]
+    timely = [r for r in typed if _in_window(r.get("timestamp"), low, high)]
+    # Other scenarios' events can fall within the same window (a campaign runs scenarios at the same
+    # time): the records naming the call's professional, if any; else all of them, so that a record
+    # whose IdRPPS is wrong is still found and its field condition, not the listing, reports it.
+    return [r for r in timely if r.get("IdRPPS") == call.national_id] or timely
 
 
 def stamp_of(call: TracedCall, records: Sequence[dict[str, Any]]) -> dt.datetime | None:
@@ -359,7 +365,12 @@ class Listed:
         return self.fields.get(name)
 
     def show(self, name: str) -> str:
-        return f"{name} {self.fields[name]!r}" if name in self.fields else f"{name} absent"
+        if name not in self.fields:
+            return f"{name} absent"
+        shown = repr(self.fields[name])
+        if len(shown) > SHOWN_VALUE_MAX:  # the SUT's text: a value can be as large as an input it echoes
+            shown = f"{shown[:SHOWN_VALUE_MAX]}... ({len(shown)} characters)"
+        return f"{name} {shown}"
 
 
 def _no_record(call: TracedCall) -> Judgement:
