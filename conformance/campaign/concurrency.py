@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -87,10 +87,10 @@ class Scheduler:
     """Hands groups of scenarios to workers, in order, and keeps exclusive ones from sharing state.
 
     A WHOLE group runs with nothing else. SECTIONED groups run alongside one another (their arranging
-    overlaps) but no shared group runs meanwhile, and each one's `alone()` sections run while every other
-    running group waits at the door of its own section. Shared groups run together. Exclusive groups go
-    first: their sections are short, and a transport failure shows early. Within each kind, the groups
-    that wait on the SUT's timers (`waits` marker) go first.
+    overlaps; one starts only between sections) but no shared group runs meanwhile, and each one's
+    `alone()` sections run while every other running group waits at the door of its own section. Shared
+    groups run together. Exclusive groups go first: their sections are short, and a transport failure
+    shows early. Within each kind, the groups that wait on the SUT's timers (`waits` marker) go first.
     """
 
     def __init__(
@@ -98,23 +98,33 @@ class Scheduler:
         groups: Iterable[Group],
         sharing: dict[str, Sharing] | None = None,
         waiting: Iterable[str] = (),
+        *,
+        opened: bool = True,
     ) -> None:
         # Groups that wait on timers go first within their kind: the campaign then lasts about as long
         # as its longest wait instead of that wait plus whatever was queued before it.
-        waits = frozenset(waiting)
-        ordered = sorted(groups, key=lambda g: not waits.intersection(g))
+        self._waits = frozenset(waiting)
         marks = sharing or {}
-        self._sharing = {g: _group_sharing(g, marks) for g in ordered}
-        self._pending = deque(
-            [g for g in ordered if self._sharing[g] is not Sharing.SHARED]
-            + [g for g in ordered if self._sharing[g] is Sharing.SHARED]
-        )
+        self._sharing = {g: _group_sharing(g, marks) for g in groups}
+        self._pending = deque(sorted(self._sharing, key=self._rank))
         self._running: set[Group] = set()
         self._parked: set[Group] = set()  # waiting to enter an `alone()` section
         self._holder: Group | None = None  # in an `alone()` section
+        self._open = opened  # when not: nothing starts before the campaign's bring-up is done (`open`)
         self._stopped = False
         self._condition = threading.Condition()
-        self._group_of = {nodeid: g for g in ordered for nodeid in g}
+        self._group_of = {nodeid: g for g in self._sharing for nodeid in g}
+
+    def _rank(self, group: Group, weights: Mapping[str, float] | None = None) -> tuple[bool, bool, float]:
+        """Exclusive groups first, then those that wait, the longest wait first (stable otherwise)."""
+        weight = max((weights or {}).get(nodeid, 0.0) for nodeid in group)
+        return self._sharing[group] is Sharing.SHARED, not self._waits.intersection(group), -weight
+
+    def prioritize(self, weights: Mapping[str, float]) -> None:
+        """Order the groups still pending by how long they wait (seconds, by node id; e.g. the SUT's
+        declared idle timeout for the scenario that waits it out), once the SUT's settings are known."""
+        with self._condition:
+            self._pending = deque(sorted(self._pending, key=lambda g: self._rank(g, weights)))
 
     def group_of(self, nodeid: str) -> Group:
         return self._group_of.get(nodeid, (nodeid,))
@@ -125,9 +135,17 @@ class Scheduler:
             case Sharing.WHOLE:
                 return not running
             case Sharing.SECTIONED:
-                return running <= {Sharing.SECTIONED}
+                # Not while a section is under way: what the group arranges before its own section (a
+                # session opened) must not meet the shared state that section switched.
+                return running <= {Sharing.SECTIONED} and self._holder is None
             case Sharing.SHARED:
                 return running <= {Sharing.SHARED}
+
+    def open(self) -> None:
+        """Let scenarios start: the shared resources are up (the workers collected meanwhile)."""
+        with self._condition:
+            self._open = True
+            self._condition.notify_all()
 
     def take(self) -> Group | None:
         """The next group this worker may start (waiting until it may), or None when none is left."""
@@ -136,7 +154,7 @@ class Scheduler:
                 if self._stopped or not self._pending:
                     return None
                 head = self._pending[0]
-                if self._may_start(head):
+                if self._open and self._may_start(head):
                     self._pending.popleft()
                     self._running.add(head)
                     return head
@@ -254,9 +272,20 @@ def _tolerate_shared_test_variable() -> None:
     runner._update_current_test_var = update
 
 
-def run_workers(session: pytest.Session, link: WorkerLink, jobs: int, worker_args: list[str]) -> None:
+def run_workers(
+    session: pytest.Session,
+    link: WorkerLink,
+    jobs: int,
+    worker_args: list[str],
+    bring_up: Callable[[], object] = lambda: None,
+) -> None:
     """Run `jobs` worker sessions until the scheduler has nothing left; bounded by the campaign's bound
-    (the `run` command kills the process past it), each scenario by its own."""
+    (the `run` command kills the process past it), each scenario by its own.
+
+    `bring_up` (the shared SUT and counterparts) runs in this thread while the workers start and collect:
+    a SUT process starting on another core and the workers' collection overlap. Scenarios start once it
+    returns; if it raises, none does.
+    """
     _tolerate_shared_test_variable()
     with _LINKS_LOCK:
         _LINKS[link.token] = link
@@ -267,6 +296,8 @@ def run_workers(session: pytest.Session, link: WorkerLink, jobs: int, worker_arg
     try:
         for thread in threads:
             thread.start()
+        bring_up()
+        link.scheduler.open()
         for thread in threads:
             thread.join()
     except BaseException:

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,7 +224,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{WAITS_MARKER}(reason): the scenario waits on the SUT's timers (idle timeout, token expiry, "
-        "slow_down): it starts before the others so that its wait overlaps theirs",
+        "slow_down, a CIBA login before an `alone()` section): it starts before the others of its kind so "
+        "that its wait overlaps theirs; with on=\"idle_timeout_s\" (a [sut.declared] setting), the longest "
+        "declared wait first",
     )
     worker = config.getoption("--psc-worker")
     if worker:
@@ -786,14 +788,27 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         return None  # pytest's own loop: one scenario after another
     if session.testsfailed and session.config.option.continue_on_collection_errors is False:
         raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
-    try:  # brought up here, in the main thread, so that a SUT that does not start ends the run cleanly
-        _shared_sut(campaign)
+
+    try:  # before the workers start: their collection would share this process's one interpreter lock
+        _shared_counterparts(campaign)
     except Exception as exc:
-        abort_campaign(config, f"the {campaign.role.value} under test did not start: {exc}")
+        abort_campaign(config, f"the counterparts did not start: {exc}")
+
+    def bring_up() -> None:
+        """In the main thread, while the workers collect (the SUT process starts on another core): a SUT
+        that does not start ends the run cleanly. Its declared timers then tell which waiting scenarios
+        wait longest: they start first."""
+        try:
+            endpoints = _shared_sut(campaign)
+        except Exception as exc:
+            abort_campaign(config, f"the {campaign.role.value} under test did not start: {exc}")
+        scheduler.prioritize({i.nodeid: _declared_wait_s(i, endpoints.declared) for i in scenarios})
+
     scheduler = Scheduler(
         groups_of(scenarios),
         {i.nodeid: sharing_of(i) for i in scenarios},
         waiting=[i.nodeid for i in scenarios if i.get_closest_marker(WAITS_MARKER) is not None],
+        opened=False,
     )
     link = WorkerLink(campaign, scheduler, config)
     # The workers load this plugin as the coordinator did: by `-p` (what `run` does), or through its
@@ -806,12 +821,19 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         "--rootdir",
         str(config.rootpath),
     ]
-    run_workers(session, link, jobs, worker_args)
+    run_workers(session, link, jobs, worker_args, bring_up)
     campaign.notes.extend(link.errors)  # e.g. a worker that could not start: the others ran its share
     left = scheduler.stop()
     if left:
         raise session.Failed("; ".join([*link.errors, *(f"{n} did not run" for n in left[:5])]))
     return True
+
+
+def _declared_wait_s(item: pytest.Item, declared: Mapping[str, float]) -> float:
+    """How long a `waits(..., on="idle_timeout_s")` scenario waits: the SUT's declared setting it names."""
+    marker = item.get_closest_marker(WAITS_MARKER)
+    setting = marker.kwargs.get("on") if marker is not None else None
+    return float(declared.get(setting) or 0.0) if isinstance(setting, str) else 0.0
 
 
 @pytest.hookimpl(wrapper=True)

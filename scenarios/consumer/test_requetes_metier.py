@@ -260,17 +260,22 @@ def test_two_lps_sessions_never_share_certificate_or_token(
 # A proxy that falls back on some session would relay for a professional of another scenario: only a
 # section in which nothing else happens can see every request that reached the API.
 @pytest.mark.exclusive("judges every request that reaches the API, whoever it concerns")
+@pytest.mark.waits("a CIBA login before its section")
 def test_send_without_a_valid_session_gets_401(
     checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, cookie: str
 ) -> None:
     """/send sans session valide : 401 avec descripteur, et rien n'est relayé"""
     headers = {"Cookie": f"{COOKIE}={uuid.uuid4()}"} if cookie == "forged" else {}
-    # The live session is opened inside the section: waiting for its turn, it could outlive the SUT's
-    # idle timeout, and a proxy falling back on it would go unnoticed.
+    # A live session exists meanwhile: a proxy that falls back on "the" session is caught. It is opened
+    # before the section, alongside the other exclusive scenarios' arranging; again inside it if the wait
+    # for its turn could have outlived the SUT's idle timeout (a fallback on it would go unnoticed).
+    with consumer.lps() as other:
+        live = _connect(consumer, other)
+    opened_at = time.monotonic()
     with alone(), consumer.lps() as lps:
-        # A live session exists meanwhile: a proxy that falls back on "the" session is caught.
-        with consumer.lps() as other:
-            live = _connect(consumer, other)
+        if not consumer.session_still_fresh(opened_at):
+            with consumer.lps() as other:
+                live = _connect(consumer, other)
         checks.prerequisite(connect_answers_session, live.connected)
         assert live.session is not None
         # The body names the live session: only the cookie may open it (cookieAuth), never the body.
@@ -329,7 +334,7 @@ def test_expired_psc_token_is_refreshed_then_exchanged_again(
     [ListenerMode.SERVER_ERROR, ListenerMode.RESET, ListenerMode.SLOW],
     ids=["server-error", "reset", "too-slow"],
 )
-@pytest.mark.waits("waits out the SUT's upstream timeout")
+@pytest.mark.waits("waits out the SUT's upstream timeout", on="upstream_timeout_s")
 def test_api_failure_is_answered_502_503_504(
     checks: CheckRecorder, consumer: ConsumerBench, psc_config: Config, mode: ListenerMode
 ) -> None:

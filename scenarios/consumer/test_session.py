@@ -197,7 +197,7 @@ def test_disconnect_without_a_valid_session_gets_401(
 
 
 @pytest.mark.verifies("EXI PSC 32", "EDC-05")
-@pytest.mark.waits("waits out the SUT's idle timeout")
+@pytest.mark.waits("waits out the SUT's idle timeout", on="idle_timeout_s")
 def test_idle_session_ends_and_active_session_lives_on(
     checks: CheckRecorder, consumer: ConsumerBench, since: float
 ) -> None:

@@ -69,6 +69,9 @@ _CERT_IDS: Final = ["untrusted", "expired", "wrong-host"]
 # A listener's TLS mode is every scenario's: a scenario that switches one runs alone.
 # (A listener's mode is switched inside an `alone()` section only: arranging a session overlaps others.)
 switches_a_listener = pytest.mark.exclusive("switches a counterpart listener's TLS mode")
+# Started first among the exclusive scenarios: their CIBA login, before their section, overlaps the
+# others' (a scenario waiting at its section's door holds a worker).
+logs_in_before_its_section = pytest.mark.waits("a CIBA login before its section")
 
 
 # -- acting: listeners, LPS journeys --------------------------------------------------------------------
@@ -211,23 +214,30 @@ def _api_refusal(
     identity = consumer.fresh_identity()
     api = consumer.counterparts.api
     wait_s = _answer_wait_s(consumer)
-    # The session is opened inside the section too: waiting for its turn, it could outlive the SUT's
-    # idle timeout, and the business call would then be refused for that, not for the API's TLS.
-    with alone(), consumer.lps() as lps:
+    with consumer.lps() as lps:
+        # The session is opened before the section, alongside the other exclusive scenarios' arranging;
+        # again inside it if the wait for its turn could have outlived the SUT's idle timeout (the
+        # business call would then be refused for that, not for the API's TLS).
         connected = consumer.open_session(
             lps, client_id=consumer.lps_ids[0], national_id=identity.national_id
         )
-        checks.prerequisite(connect_answers_session, connected)
-        assert connected.session is not None
-        since = _switch(api, mode)  # the business call is the SUT's reason to reach the API
-        send = consumer.call(
-            lps,
-            "POST",
-            consumer.send_path(),
-            json=_send_body(consumer, connected.session, identity),
-            timeout=wait_s,
-        )
-        watch = _watch(consumer, api, since, f"POST /send: {send.describe()}", [send.exchange_id])
+        opened_at = time.monotonic()
+        with alone():
+            if not consumer.session_still_fresh(opened_at):
+                connected = consumer.open_session(
+                    lps, client_id=consumer.lps_ids[0], national_id=identity.national_id
+                )
+            checks.prerequisite(connect_answers_session, connected)
+            assert connected.session is not None
+            since = _switch(api, mode)  # the business call is the SUT's reason to reach the API
+            send = consumer.call(
+                lps,
+                "POST",
+                consumer.send_path(),
+                json=_send_body(consumer, connected.session, identity),
+                timeout=wait_s,
+            )
+            watch = _watch(consumer, api, since, f"POST /send: {send.describe()}", [send.exchange_id])
     checks.evaluate(rule, watch)
     link_failure = (
         f"the SUT's TLS handshake with the API failed ({watch.describe()})" if watch.refused_by_sut else ""
@@ -238,6 +248,7 @@ def _api_refusal(
 @pytest.mark.verifies("IG-SEC-03", "EDC-07")
 @pytest.mark.parametrize("mode", LEGACY_MODES, ids=_LEGACY_IDS)
 @switches_a_listener
+@logs_in_before_its_section
 def test_api_offering_only_legacy_tls_is_refused(
     checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:
@@ -248,6 +259,7 @@ def test_api_offering_only_legacy_tls_is_refused(
 @pytest.mark.verifies("IG-SEC-04", "EDC-07")
 @pytest.mark.parametrize("mode", CERT_MODES, ids=_CERT_IDS)
 @switches_a_listener
+@logs_in_before_its_section
 def test_api_server_certificate_is_verified(
     checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode
 ) -> None:

@@ -119,6 +119,13 @@ class ConsumerBench(ScenarioEvidence):
         self.evidence.scenarios.claim(identity.national_id, identity.sub)
         return identity
 
+    def session_still_fresh(self, opened_at: float) -> bool:
+        """Whether a session opened at `opened_at` (time.monotonic()) and idle since is surely alive: idle
+        for less than half the SUT's declared idle timeout. With none declared, never: a scenario then
+        opens its session again rather than have it refused for idleness instead of what it tests."""
+        idle = self.declared.get("idle_timeout_s")
+        return idle is not None and idle > 0 and time.monotonic() - opened_at < idle / 2
+
     @property
     def upstream_timeout_s(self) -> float:
         """The SUT's own read timeout toward PSC and the APIs, as declared (or a default covering
