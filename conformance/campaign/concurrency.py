@@ -42,10 +42,13 @@ INTERRUPT_GRACE_S = 3.0  # how long interrupted workers get to end their scenari
 WAKE_S = 0.5
 
 
-def default_jobs() -> int:
-    """Scenarios mostly wait on timers: four per core (each worker session costs some CPU to start), at
+def default_jobs(*, real_timers: bool = False) -> int:
+    """Scenarios mostly wait on timers. Against an embedded SUT (timers of a tenth of a second) the
+    campaign is CPU-bound: four per core (each worker session costs some CPU to start). Against an
+    external SUT (PSC's interval, the SUT's own timeouts: seconds) it is wait-bound: eight per core. At
     least 2, at most 16 so a SUT is not flooded."""
-    return max(2, min(MAX_DEFAULT_JOBS, 4 * (os.cpu_count() or 1)))
+    per_core = 8 if real_timers else 4
+    return max(2, min(MAX_DEFAULT_JOBS, per_core * (os.cpu_count() or 1)))
 
 
 def is_exclusive(item: pytest.Item) -> bool:
@@ -109,6 +112,7 @@ class Scheduler:
         self._pending = deque(sorted(self._sharing, key=self._rank))
         self._running: set[Group] = set()
         self._parked: set[Group] = set()  # waiting to enter an `alone()` section
+        self._started: dict[Group, int] = {}  # in the order groups started: their sections' order
         self._holder: Group | None = None  # in an `alone()` section
         self._open = opened  # when not: nothing starts before the campaign's bring-up is done (`open`)
         self._stopped = False
@@ -157,6 +161,7 @@ class Scheduler:
                 if self._open and self._may_start(head):
                     self._pending.popleft()
                     self._running.add(head)
+                    self._started[head] = len(self._started)
                     return head
                 self._condition.wait(WAKE_S)
 
@@ -171,11 +176,17 @@ class Scheduler:
     @contextmanager
     def alone(self, group: Group) -> Iterator[None]:
         """A section of `group` during which no other scenario does anything: each other running group is
-        finished, or waiting to enter a section of its own."""
+        finished, or waiting to enter a section of its own. Waiting sections enter in the order their
+        groups started: those that arranged something perishable before (a session that could idle out)
+        started first (`waits`), so they are not held behind the sections that arranged nothing."""
         with self._condition:
             self._parked.add(group)
             self._condition.notify_all()
-            while not (self._holder is None and self._running - self._parked <= set()):
+            while not (
+                self._holder is None
+                and self._running - self._parked <= set()
+                and group == min(self._parked, key=lambda g: self._started.get(g, 0))
+            ):
                 self._condition.wait(WAKE_S)
             self._parked.discard(group)
             self._holder = group

@@ -772,7 +772,9 @@ def jobs_of(config: pytest.Config) -> int:
     if _allure_active(config):
         return 1
     jobs = config.getoption("--psc-jobs")
-    return default_jobs() if jobs is None else max(1, int(jobs))
+    if jobs is None:
+        return default_jobs(real_timers=campaign_of(config).config.external)
+    return max(1, int(jobs))
 
 
 @pytest.hookimpl(tryfirst=True)

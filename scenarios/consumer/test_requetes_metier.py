@@ -270,12 +270,12 @@ def test_send_without_a_valid_session_gets_401(
     # before the section, alongside the other exclusive scenarios' arranging; again inside it if the wait
     # for its turn could have outlived the SUT's idle timeout (a fallback on it would go unnoticed).
     with consumer.lps() as other:
-        live = _connect(consumer, other)
+        live = _connect(consumer, other, identity=consumer.quick_login(consumer.fresh_identity()))
     opened_at = time.monotonic()
     with alone(), consumer.lps() as lps:
         if not consumer.session_still_fresh(opened_at):
             with consumer.lps() as other:
-                live = _connect(consumer, other)
+                live = _connect(consumer, other, identity=consumer.quick_login(consumer.fresh_identity()))
         checks.prerequisite(connect_answers_session, live.connected)
         assert live.session is not None
         # The body names the live session: only the cookie may open it (cookieAuth), never the body.

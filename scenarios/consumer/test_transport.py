@@ -169,7 +169,7 @@ def _api_as_refusal(
 ) -> None:
     """The token exchange may happen at /connect or at the first business call: both are driven, for
     a professional the SUT has never seen, and whichever reaches the authorization server is judged."""
-    identity = consumer.fresh_identity()
+    identity = consumer.quick_login(consumer.fresh_identity())
     api_as = consumer.counterparts.api_as
     with alone(), consumer.lps() as lps:
         since = _switch(api_as, mode)
@@ -211,7 +211,7 @@ def test_api_authorization_server_certificate_is_verified(
 def _api_refusal(
     checks: CheckRecorder, consumer: ConsumerBench, alone: Alone, mode: ListenerMode, rule: Condition
 ) -> None:
-    identity = consumer.fresh_identity()
+    identity = consumer.quick_login(consumer.fresh_identity())
     api = consumer.counterparts.api
     wait_s = _answer_wait_s(consumer)
     with consumer.lps() as lps:

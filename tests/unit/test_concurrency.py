@@ -69,6 +69,29 @@ def test_the_longest_declared_wait_starts_first_after_the_exclusive_groups() -> 
     assert taken == ["x", "idle", "short", "plain"]
 
 
+def test_sections_enter_in_the_order_their_groups_started() -> None:
+    """A group that arranged longer (a login) reaches its door last but started first: it goes first."""
+    scheduler = Scheduler([("slow",), ("quick",)], {"slow": Sharing.SECTIONED, "quick": Sharing.SECTIONED})
+    order: list[str] = []
+
+    def work(arranging_s: float) -> None:
+        group = scheduler.take()
+        assert group is not None
+        time.sleep(arranging_s)
+        with scheduler.alone(group):
+            order.append(group[0])
+        scheduler.done(group)
+
+    threads = [threading.Thread(target=work, args=(0.2,))]
+    threads[0].start()
+    time.sleep(0.05)  # "slow" is taken first
+    threads.append(threading.Thread(target=work, args=(0.0,)))
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert order == ["slow", "quick"]
+
+
 def test_nothing_starts_before_the_scheduler_is_opened() -> None:
     """The workers collect while the campaign brings its SUT up: no scenario starts before it is up."""
     scheduler = Scheduler([("a",)], opened=False)
