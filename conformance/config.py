@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from conformance.counterparts.layout import CounterpartSettings
-from conformance.counterparts.psc import PscTimings
+from conformance.counterparts.settings import CounterpartSettings, PscTimings
 from conformance.errors import UsageError
 from conformance.roles import Role
 

@@ -9,26 +9,22 @@ so the person at the terminal sees what the proxy did at PSC and at the API.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from conformance import exitcodes
+from conformance.cli.serving import POLL_S, stop_signals
 from conformance.config import Config, load_config
-from conformance.counterparts.layout import COUNTERPARTS_FILE, CounterpartSettings, read_client_secrets
+from conformance.counterparts.layout import COUNTERPARTS_FILE, read_client_secrets
 from conformance.counterparts.observations import Observation, ObservationLog
+from conformance.counterparts.settings import CounterpartSettings
 from conformance.errors import UsageError
 from conformance.pki import PkiError, load_pki, load_pki_files
 
 PROG = "psc-conformance counterparts"
-POLL_S = 0.2  # how often new observations are printed, and how fast a signal is noticed
 
 
 def register(sub: Any) -> None:
@@ -99,28 +95,6 @@ def run(args: argparse.Namespace) -> int:
             counterparts.stop()
     print("counterparts stopped", flush=True)
     return exitcodes.OK
-
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[threading.Event]:
-    """An event that SIGINT and SIGTERM set, so a serving command stops its servers and exits 0.
-
-    Outside the main thread (where Python cannot install handlers) the event is only set by its owner.
-    """
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def print_addresses(settings: CounterpartSettings, pki_dir: Path) -> None:

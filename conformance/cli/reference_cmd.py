@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import exitcodes
-from conformance.cli.counterparts_cmd import POLL_S, stop_signals
+from conformance.cli.serving import POLL_S, stop_signals
 from conformance.errors import UsageError
 from conformance.reference import registry
 from conformance.reference.consumer.settings import PROXY_CONFIG_FILE, ProxySettings, load_settings

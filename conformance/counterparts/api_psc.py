@@ -99,6 +99,7 @@ from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity
 from conformance.counterparts.keyed import KeyedBehaviour, identity_keys
 from conformance.counterparts.observations import ObservationLog
+from conformance.counterparts.signing_keys import KeyPurpose, shared_signing_key
 from conformance.pki import TestPKI
 from conformance.standards import rfc6749, rfc6750, rfc7662, rfc8693, rfc8705
 from conformance.standards.jose import Alg, SigningKey, unverified
@@ -266,7 +267,7 @@ class SimulatedApiAuthorizationServer(Counterpart):
         self.api_token_ttl_s = api_token_ttl_s
         self.clients: dict[str, str] = dict(clients) if clients is not None else registered_clients(pki)
         self.client_secrets: dict[str, str] = dict(client_secrets or {})
-        self.signing_key = signing_key or SigningKey.generate("RS256")
+        self.signing_key = signing_key or shared_signing_key(KeyPurpose.API_AS, "RS256")
         self.psc_authentication_url = psc_authentication_url
         # `resource` values the AS issues tokens for; a SimulatedApiPsc adds its base URL when it starts.
         self.accepted_resources: set[str] = set()
@@ -777,7 +778,7 @@ class SimulatedApiPsc(Counterpart):
         )
         self.authorization_server = authorization_server
         self.base_path = base_path.rstrip("/")
-        self.signing_key = signing_key or SigningKey.generate(signature_alg)
+        self.signing_key = signing_key or shared_signing_key(KeyPurpose.API_SESSION_DATA, signature_alg)
         self._behaviours = KeyedBehaviour(ApiBehaviour())  # by national id (the API token's sub) and sub
         self._calls: Counter[str] = Counter()  # business calls per professional
         self._lock = threading.Lock()

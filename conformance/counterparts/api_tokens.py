@@ -20,6 +20,7 @@ from typing import Any, Final, Literal, Protocol
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from conformance.clock import Clock
+from conformance.counterparts.signing_keys import KeyPurpose, shared_signing_key
 from conformance.standards.jose import (
     SigningKey,
     b64url_decode,
@@ -137,7 +138,7 @@ class ApiTokenMinter:
     @cached_property
     def foreign_key(self) -> SigningKey:
         """A key of the same algorithm whose kid (its own RFC 7638 thumbprint) is not in the JWKS."""
-        return SigningKey.generate(self.server.signing_key.alg)
+        return shared_signing_key(KeyPurpose.API_AS_FOREIGN, self.server.signing_key.alg)
 
     def mint(
         self,

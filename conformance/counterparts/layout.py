@@ -10,59 +10,28 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.counterparts.psc import OIDC, PATHS, REALM_PATH, PscTimings
+# The settings and the paths they build moved to `counterparts.settings` (nothing heavy to import them);
+# still importable from here.
+from conformance.counterparts.settings import API_BASE_PATH as API_BASE_PATH
+from conformance.counterparts.settings import (
+    API_INTROSPECTION_PATH,
+    API_JWKS_PATH,
+    API_METADATA_PATH,
+    OIDC,
+    PATHS,
+    CounterpartSettings,
+)
+from conformance.counterparts.settings import API_REALM_PATH as API_REALM_PATH
+from conformance.counterparts.settings import API_TOKEN_PATH as API_TOKEN_PATH
+from conformance.counterparts.settings import REALM_PATH as REALM_PATH
+from conformance.counterparts.settings import PscTimings as PscTimings
 from conformance.errors import UsageError
 from conformance.pki import PkiFiles, TestPKI
 
 COUNTERPARTS_FILE = "counterparts.json"
-API_TOKEN_PATH = "/realms/signsessiondata/protocol/openid-connect/token"
-API_BASE_PATH = "/mockservice/apipsc"
-API_REALM_PATH = API_TOKEN_PATH.removesuffix("/protocol/openid-connect/token")
-API_INTROSPECTION_PATH = API_TOKEN_PATH + "/introspect"
-API_JWKS_PATH = API_REALM_PATH + "/protocol/openid-connect/certs"
-API_METADATA_PATH = "/.well-known/oauth-authorization-server" + API_REALM_PATH  # RFC 8414 §3
-
-
-@dataclass(frozen=True)
-class CounterpartSettings:
-    """The `[counterparts]` table: addresses, the API's name and scope, and every duration."""
-
-    host: str = "127.0.0.1"
-    psc_port: int = 9443
-    api_as_port: int = 9444
-    api_port: int = 9445
-    api_name: str = "apipsc"
-    api_scope: str = "signsessiondata"
-    psc_timings: PscTimings = field(default_factory=PscTimings)
-    api_token_ttl_s: int = 14400
-
-    def url(self, port: int) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"https://{host}:{port}"
-
-    @property
-    def psc_issuer(self) -> str:
-        return self.url(self.psc_port) + REALM_PATH
-
-    @property
-    def psc_discovery_url(self) -> str:
-        return self.psc_issuer + PATHS["discovery"]
-
-    @property
-    def api_token_endpoint(self) -> str:
-        return self.url(self.api_as_port) + API_TOKEN_PATH
-
-    @property
-    def api_base_url(self) -> str:
-        return self.url(self.api_port) + API_BASE_PATH
-
-    @property
-    def api_issuer(self) -> str:
-        return self.url(self.api_as_port) + API_REALM_PATH
 
 
 def mint_client_secrets(pki: TestPKI) -> dict[str, str]:

@@ -32,25 +32,14 @@ from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity, load_identities
 from conformance.counterparts.keyed import KeyedBehaviour
 from conformance.counterparts.observations import ObservationLog
+from conformance.counterparts.settings import PATHS, REALM_PATH, PscTimings
+from conformance.counterparts.signing_keys import KeyPurpose, shared_signing_key
 from conformance.pki import TestPKI
 from conformance.standards import ciba, oidc, rfc6749, rfc6750, rfc7636, rfc7662
 from conformance.standards.ciba import AuthenticationRequest, DeviceBehaviour, PollResult
 from conformance.standards.jose import Alg, SigningKey, jwks, unverified
 from conformance.tls import Request, Response
 
-REALM_PATH = "/auth/realms/esante-wallet"
-OIDC = "/protocol/openid-connect"
-PATHS = {
-    "discovery": "/.well-known/wallet-openid-configuration",
-    "discovery_standard": "/.well-known/openid-configuration",
-    "jwks": f"{OIDC}/certs",
-    "authorization": f"{OIDC}/auth",
-    "backchannel": f"{OIDC}/ext/ciba/auth",
-    "token": f"{OIDC}/token",
-    "userinfo": f"{OIDC}/userinfo",
-    "introspection": f"{OIDC}/token/introspect",
-    "end_session": f"{OIDC}/logout",
-}
 # Realm of another issuer: the `iss` of tokens this PSC did not issue (tampered ID tokens, foreign tokens).
 FOREIGN_REALM_PATH = "/auth/realms/not-esante-wallet"
 REQUIRED_SCOPES = ("openid", "scope_all")
@@ -84,19 +73,6 @@ class IdTokenTamper(StrEnum):
     WRONG_AUDIENCE = "wrong_audience"
     EXPIRED = "expired"
     WRONG_ACR = "wrong_acr"
-
-
-@dataclass(frozen=True)
-class PscTimings:
-    """Every duration of the simulated PSC, short by default so a campaign takes seconds."""
-
-    ciba_interval_s: float = 1.0
-    ciba_expires_in_s: int = 120
-    access_token_ttl_s: int = 120
-    id_token_ttl_s: int = 120
-    refresh_token_ttl_s: int = 1800
-    slow_down_increment_s: float = 5.0
-    poll_tolerance_s: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -210,7 +186,7 @@ class SimulatedPSC(Counterpart):
         self.identities = {i.national_id: i for i in (identities or load_identities())}
         self.timings = timings or PscTimings()
         self.require_client_certificate = require_client_certificate
-        self.signing_key = SigningKey.generate(signing_alg)
+        self.signing_key = shared_signing_key(KeyPurpose.PSC, signing_alg)
         known_secrets = client_secrets or {}
         self.clients = {
             cid: RegisteredClient(
@@ -240,7 +216,7 @@ class SimulatedPSC(Counterpart):
     @cached_property
     def _impostor_key(self) -> SigningKey:
         """Signs tampered tokens; never published in the JWKS."""
-        return SigningKey.generate(self.signing_key.alg)
+        return shared_signing_key(KeyPurpose.PSC_IMPOSTOR, self.signing_key.alg)
 
     # -- addresses ----------------------------------------------------------------------------------
 

@@ -16,14 +16,10 @@ from conformance.clock import Clock, SystemClock
 from conformance.counterparts.api_psc import SimulatedApiAuthorizationServer, SimulatedApiPsc
 from conformance.counterparts.base import Counterpart
 from conformance.counterparts.identities import TestIdentity
-from conformance.counterparts.layout import (
-    API_BASE_PATH,
-    API_REALM_PATH,
-    CounterpartSettings,
-    write_counterparts,
-)
+from conformance.counterparts.layout import write_counterparts
 from conformance.counterparts.observations import ObservationLog
 from conformance.counterparts.psc import SimulatedPSC
+from conformance.counterparts.settings import API_BASE_PATH, API_REALM_PATH, CounterpartSettings
 from conformance.evidence import EvidenceRecorder
 from conformance.pki import PkiFiles, TestPKI
 from conformance.tls import ListenerMode

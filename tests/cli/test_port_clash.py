@@ -14,7 +14,7 @@ import pytest
 
 from conformance.campaign.results import validate_results
 from conformance.cli import main
-from conformance.counterparts.layout import CounterpartSettings
+from conformance.counterparts.settings import CounterpartSettings
 from conformance.counterparts.suite import Counterparts
 from conformance.exitcodes import HARNESS_OR_SUT
 from conformance.pki import TestPKI, server_context

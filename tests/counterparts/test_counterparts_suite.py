@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.counterparts.layout import CounterpartSettings
-from conformance.counterparts.psc import PscTimings
+from conformance.counterparts.settings import CounterpartSettings, PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.evidence import to_har
 from conformance.pki import LPS1_CLIENT_ID, TestPKI, client_context, write_pki

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from conformance.counterparts.identities import TestIdentity
-from conformance.counterparts.layout import CounterpartSettings
-from conformance.counterparts.psc import IdTokenTamper, PscTimings
+from conformance.counterparts.psc import IdTokenTamper
+from conformance.counterparts.settings import CounterpartSettings, PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.evidence import Exchange
 from conformance.pki import LPS1_CLIENT_ID, TestPKI, client_context

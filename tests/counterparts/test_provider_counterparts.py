@@ -19,9 +19,14 @@ from conformance.clock import ManualClock
 from conformance.counterparts.api_psc import SimulatedApiAuthorizationServer
 from conformance.counterparts.api_tokens import MintedToken
 from conformance.counterparts.identities import TestIdentity, load_identities
-from conformance.counterparts.layout import API_INTROSPECTION_PATH, API_METADATA_PATH, API_REALM_PATH
 from conformance.counterparts.observations import ObservationLog
-from conformance.counterparts.psc import PscTimings, SimulatedPSC
+from conformance.counterparts.psc import SimulatedPSC
+from conformance.counterparts.settings import (
+    API_INTROSPECTION_PATH,
+    API_METADATA_PATH,
+    API_REALM_PATH,
+    PscTimings,
+)
 from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, TestPKI, client_context
 from conformance.standards import rfc6750, rfc8693
 from conformance.standards.jose import b64url, b64url_decode

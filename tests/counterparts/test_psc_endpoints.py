@@ -13,7 +13,8 @@ import jwt
 import pytest
 
 from conformance.clock import ManualClock
-from conformance.counterparts.psc import IdTokenTamper, PscTimings, SimulatedPSC
+from conformance.counterparts.psc import IdTokenTamper, SimulatedPSC
+from conformance.counterparts.settings import PscTimings
 from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, TestPKI, client_context
 from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 from conformance.standards.jose import b64url

@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 
 from conformance.counterparts.observations import RECORDS, Observation
-from conformance.counterparts.psc import PscTimings, SimulatedPSC
+from conformance.counterparts.psc import SimulatedPSC
+from conformance.counterparts.settings import PscTimings
 from conformance.pki import LPS1_CLIENT_ID, TestPKI, write_pki
 
 HERE = Path(__file__).resolve().parent

@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.counterparts.layout import CounterpartSettings
-from conformance.counterparts.psc import PscTimings
+from conformance.counterparts.settings import CounterpartSettings, PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.pki import TestPKI, load_pki_files, write_pki
 from conformance.reference.consumer.proxy import ReferenceProxy

@@ -30,9 +30,9 @@ import pytest
 
 from conformance.cli import main
 from conformance.clock import Clock, SystemClock
-from conformance.counterparts.layout import CounterpartSettings
 from conformance.counterparts.observations import RECORDS, Observation
-from conformance.counterparts.psc import IdTokenTamper, PscTimings
+from conformance.counterparts.psc import IdTokenTamper
+from conformance.counterparts.settings import CounterpartSettings, PscTimings
 from conformance.counterparts.suite import Counterparts
 from conformance.errors import UsageError
 from conformance.pki import LPS1_CLIENT_ID, LPS2_CLIENT_ID, PROXY_CLIENT_ID, TestPKI, write_pki

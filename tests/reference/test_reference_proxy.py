@@ -222,7 +222,7 @@ class TestUpstreamFailures:
         """IG error case 1a: the AS finds the PSC token expired; the proxy refreshes it and retries."""
         import time
 
-        from conformance.counterparts.psc import PscTimings
+        from conformance.counterparts.settings import PscTimings
 
         timings = PscTimings(ciba_interval_s=0.05, access_token_ttl_s=1)
         bench = bench_factory(

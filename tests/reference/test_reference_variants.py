@@ -39,7 +39,7 @@ from test_reference_faults import (  # the faults' bench, shared
 )
 
 from conformance.cli import main
-from conformance.counterparts.layout import API_BASE_PATH
+from conformance.counterparts.settings import API_BASE_PATH
 from conformance.counterparts.suite import Counterparts
 from conformance.errors import UsageError
 from conformance.pki import LPS1_CLIENT_ID

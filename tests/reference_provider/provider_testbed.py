@@ -25,12 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from conformance.counterparts.layout import (
-    API_INTROSPECTION_PATH,
-    API_JWKS_PATH,
-    CounterpartSettings,
-    write_counterparts,
-)
+from conformance.counterparts.layout import write_counterparts
+from conformance.counterparts.settings import API_INTROSPECTION_PATH, API_JWKS_PATH, CounterpartSettings
 from conformance.pki import LPS1_CLIENT_ID, TestPKI, client_context, server_context, write_pki
 from conformance.reference.provider.faults import apply_faults
 from conformance.reference.provider.provider import ReferenceProvider

@@ -36,7 +36,7 @@ from conformance.config import (
     parse_config,
     to_document,
 )
-from conformance.counterparts.psc import PscTimings
+from conformance.counterparts.settings import PscTimings
 from conformance.errors import UsageError
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from conformance.cli.progress import (
     theme_line,
     theme_of,
 )
-from conformance.counterparts.layout import CounterpartSettings
+from conformance.counterparts.settings import CounterpartSettings
 
 CONNEXION = "scenarios/consumer/test_connexion.py::test_{}"
 SESSION = "scenarios/consumer/test_session.py::test_{}[x]"
