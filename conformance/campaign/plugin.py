@@ -225,7 +225,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{WAITS_MARKER}(reason): the scenario waits on the SUT's timers (idle timeout, token expiry, "
         "slow_down, a CIBA login before an `alone()` section): it starts before the others of its kind so "
-        "that its wait overlaps theirs; with on=\"idle_timeout_s\" (a [sut.declared] setting), the longest "
+        'that its wait overlaps theirs; with on="idle_timeout_s" (a [sut.declared] setting), the longest '
         "declared wait first",
     )
     worker = config.getoption("--psc-worker")
@@ -877,8 +877,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         selection=session.config.getoption("keyword") or None,
         notes=tuple(campaign.notes),
     )
-    write_campaign(campaign, status)
-    campaign.resources.close()
+    # Every scenario has ended, so nothing more can reach the counterparts' evidence: the SUT and the
+    # counterparts stop (mostly waiting on a process and on listener threads) while the files are written.
+    bring_down = threading.Thread(target=_close_resources, args=(campaign,), name="psc-bring-down")
+    bring_down.start()
+    try:
+        write_campaign(campaign, status)
+    finally:
+        bring_down.join()
+
+
+def _close_resources(campaign: Campaign) -> None:
+    try:
+        campaign.resources.close()
+    except Exception as exc:  # in a thread: said, not lost (the run's files are written either way)
+        print(f"psc-conformance: stopping the SUT and the counterparts failed: {exc}", file=sys.stderr)
 
 
 def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]:

@@ -4,6 +4,10 @@ pytest runs in a child process so that a campaign that crashes, hangs, is interr
 SIGTERM) or is killed at its time bound still leaves a report: the parent rebuilds it from the
 scenario journal, listing what did not run (`conformance.cli.campaign_process` supervises the child).
 A run never replaces another: an `--output` directory that holds one is refused without `--force`.
+
+What only the end of a run needs (the requirement cases of `junit.xml`, the summary, the waivers, and the
+rescue's results and evidence) is imported there, not before pytest starts: the modules the end of a normal
+run needs load while pytest starts, at the supervisor's first tick, rather than delaying either.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import importlib
 import importlib.util
 import itertools
 import json
@@ -20,22 +25,22 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance import exitcodes
-from conformance.campaign.journal import JOURNAL, PLAN, SUT_READY, not_run_records, read_journal, read_plan
-from conformance.campaign.results import CampaignStatus, SutInfo, write_results
-from conformance.campaign.waivers import is_actively_waived, load_waivers, unwaived_failures
+from conformance.campaign.journal import JOURNAL, PLAN, SUT_READY  # the run's file names, before it starts
 from conformance.cli.campaign_process import CampaignEnd, CampaignProcess
 from conformance.cli.progress import ProgressDisplay, counterpart_lines
 from conformance.config import Config, load_config, to_document
 from conformance.errors import UsageError
-from conformance.evidence import HAR_NAME, JSON_NAME, EvidenceRecorder
 from conformance.paths import project_root, scenarios_root
-from conformance.report import bundle, render_html
-from conformance.report.junit import add_requirement_cases
+from conformance.report import bundle
 from conformance.roles import Role
+
+if TYPE_CHECKING:
+    from conformance.evidence import EvidenceRecorder
 
 # The upstream OpenAPI document each role's contract is judged by, under `--swagger DIR`.
 # (ANS's name, and its ASCII spelling as copies of the repository often carry it).
@@ -67,6 +72,9 @@ _COUNTERPART_PORTS = {  # the fixed-port listeners of an external campaign, by t
     Role.CONSUMER: ("psc_port", "api_as_port", "api_port"),
     Role.PROVIDER: ("psc_port", "api_as_port"),
 }
+# What the end of a normal run imports (junit.xml's requirement cases, the waivers, the summary's texts),
+# loaded while pytest starts: on a second core, instead of before pytest starts or after it ends.
+_NEEDED_AT_THE_END = ("conformance.campaign.waivers", "conformance.report.junit", "conformance.report.i18n")
 
 
 def register(sub: Any) -> None:
@@ -162,8 +170,9 @@ def register(sub: Any) -> None:
         "--jobs",
         type=_positive_int,
         metavar="N",
-        help="scenarios run at the same time against the SUT (default: four per core, at most 16; "
-        "1: one after another). Scenarios that switch shared state run alone either way",
+        help="scenarios run at the same time against the SUT (default: four per core against an embedded "
+        "SUT, eight per core against yours, at most 16; 1: one after another). Scenarios that switch shared "
+        "state run alone either way",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="stream pytest's output to the terminal")
     p.add_argument(
@@ -231,7 +240,7 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     argv = [
         sys.executable,
         "-m",
-        "pytest",
+        "conformance.campaign.launch",  # pytest, ended without the interpreter's teardown
         *targets,
         "-p",
         "conformance.campaign.plugin",
@@ -278,7 +287,7 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
                 stdout=None if args.verbose else log,
                 stderr=subprocess.STDOUT if not args.verbose else None,
                 journal=output / JOURNAL,
-                on_tick=progress.tick if progress is not None else None,
+                on_tick=_while_pytest_runs(progress.tick if progress is not None else None),
             )
         if progress is not None:
             progress.finish()
@@ -286,8 +295,11 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     doc = _results_or_rescue(
         output, code, end.error, config, role, sut_name, lang, args, journal_upto=end.journal_at_stop
     )
+    from conformance.report.junit import add_requirement_cases
+
     add_requirement_cases(output / "junit.xml", doc, lang=lang)  # a CI's test view shows requirements
-    manifest = bundle.seal(output, signing_key=signing_key)  # last: every file of the run is in it
+    # Last: every file of the run is in it. Its times are the document's, not read back from results.json.
+    manifest = bundle.seal(output, signing_key=signing_key, results=doc)
     if latest_root is not None:
         _point_latest(latest_root, output)
     _print_summary(doc, output, lang)
@@ -296,6 +308,19 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     if end.interrupted_by is signal.SIGINT:
         return INTERRUPTED_EXIT
     return _exit_status(doc, code)
+
+
+def _while_pytest_runs(tick: Callable[[], None] | None) -> Callable[[], None]:
+    """The supervisor's tick: the first imports what the run's end needs, every one shows progress."""
+    pending = list(_NEEDED_AT_THE_END)
+
+    def on_tick() -> None:
+        while pending:
+            importlib.import_module(pending.pop())
+        if tick is not None:
+            tick()
+
+    return on_tick
 
 
 def _progress_display(output: Path) -> ProgressDisplay:
@@ -318,6 +343,8 @@ def _resolve(config: Config, role: Role, lang: str, args: argparse.Namespace) ->
         swagger_dir=args.swagger.resolve() if args.swagger else config.campaign.swagger_dir,
     )
     if campaign.waivers is not None:
+        from conformance.campaign.waivers import load_waivers
+
         load_waivers(campaign.waivers)  # a bad waiver file is a usage error now, not in the campaign process
     return dataclasses.replace(config, sut=dataclasses.replace(config.sut, role=role), campaign=campaign)
 
@@ -453,7 +480,11 @@ def _results_or_rescue(
         doc: dict[str, Any] = json.loads(results.read_text(encoding="utf-8"))
         return doc
     from conformance.campaign.attestation import load_attestations
+    from conformance.campaign.journal import not_run_records, read_journal, read_plan
     from conformance.campaign.plugin import Campaign, write_campaign
+    from conformance.campaign.results import CampaignStatus, SutInfo, write_results
+    from conformance.campaign.waivers import load_waivers
+    from conformance.report import render_html
 
     if error is None:
         error = {
@@ -483,7 +514,7 @@ def _results_or_rescue(
             variants=tuple(getattr(args, "variant", ()) or ()),
         ),
         records=records,
-        evidence=_EvidenceAsWritten(),
+        evidence=_evidence_as_written(),
     )
     doc = write_campaign(campaign, CampaignStatus(complete=False, errors=(error,), selection=args.keyword))
     if summaries:
@@ -505,18 +536,23 @@ def _exchange_summaries(results: Path) -> dict[str, Any]:
     return summaries
 
 
-class _EvidenceAsWritten(EvidenceRecorder):
+def _evidence_as_written() -> EvidenceRecorder:
     """The rescue's recorder: it saw no exchange itself, so it keeps the evidence files the campaign
-    process wrote on its way out (pytest stopped by a signal still writes them), when they are whole."""
+    process wrote on its way out (pytest stopped by a signal still writes them), when they are whole.
+    (A class made here: the evidence package is imported by a rescue only.)"""
+    from conformance.evidence import HAR_NAME, JSON_NAME, EvidenceRecorder
 
-    def write(self, directory: str | Path, *, scenario: str | None = None) -> tuple[Path, Path]:
-        paths = (Path(directory) / JSON_NAME, Path(directory) / HAR_NAME)
-        try:
-            for path in paths:
-                json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # none, or cut short by a kill: nothing but empty files to write
-            return super().write(directory, scenario=scenario)
-        return paths
+    class EvidenceAsWritten(EvidenceRecorder):
+        def write(self, directory: str | Path, *, scenario: str | None = None) -> tuple[Path, Path]:
+            paths = (Path(directory) / JSON_NAME, Path(directory) / HAR_NAME)
+            try:
+                for path in paths:
+                    json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # none, or cut short by a kill: nothing but empty files to write
+                return super().write(directory, scenario=scenario)
+            return paths
+
+    return EvidenceAsWritten()
 
 
 def _point_latest(root: Path, output: Path) -> None:
@@ -532,6 +568,8 @@ def _point_latest(root: Path, output: Path) -> None:
 
 
 def _exit_status(doc: dict[str, Any], pytest_code: int | None) -> int:
+    from conformance.campaign.waivers import unwaived_failures
+
     if pytest_code == 5 or pytest_code == 4:
         return exitcodes.USAGE
     if not doc["campaign"]["complete"]:
@@ -542,6 +580,7 @@ def _exit_status(doc: dict[str, Any], pytest_code: int | None) -> int:
 
 
 def _print_summary(doc: dict[str, Any], output: Path, lang: str) -> None:
+    from conformance.campaign.waivers import is_actively_waived
     from conformance.report.i18n import texts
 
     t = texts(lang)

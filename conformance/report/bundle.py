@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from conformance.standards.jose import b64url
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.jws"
 PUBLIC_KEY = "manifest-key.pem"
+RESULTS = "results.json"
 # The bundle's own files, at its top level only: a `manifest.json` deeper down is evidence like any other.
 BUNDLE_FILES = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
 MANIFEST_VERSION = 1
@@ -188,15 +190,23 @@ def inventory(directory: Path, *, skip: frozenset[str] = frozenset()) -> Invento
 # -- seal ---------------------------------------------------------------------------------------------------
 
 
-def _run_times(directory: Path) -> dict[str, str]:
-    """`started_at` / `finished_at` of the run's results.json, when it has them."""
-    try:
-        results = json.loads((directory / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(results, dict):
-        return {}
+def run_times(results: Mapping[str, Any]) -> dict[str, str]:
+    """`started_at` / `finished_at` of a results document, those it has: what a manifest dates the run by."""
     return {k: results[k] for k in ("started_at", "finished_at") if isinstance(results.get(k), str)}
+
+
+def _run_times(directory: Path) -> dict[str, str]:
+    """`run_times` of the run's results.json, when it has one that reads as JSON."""
+    results = _results_document(directory)
+    return run_times(results) if isinstance(results, dict) else {}
+
+
+def _results_document(directory: Path) -> Any:
+    """The run's results.json as JSON, or None when it has none that reads as JSON."""
+    try:
+        return json.loads((directory / RESULTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _inside(path: Path, directory: Path) -> str | None:
@@ -207,15 +217,18 @@ def _inside(path: Path, directory: Path) -> str | None:
         return None
 
 
-def manifest_document(directory: Path, *, excluded: dict[str, str] | None = None) -> dict[str, Any]:
-    """The manifest of `directory` as it is now; `excluded`: relative path -> why it is not hashed."""
+def manifest_document(
+    directory: Path, *, excluded: dict[str, str] | None = None, times: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The manifest of `directory` as it is now; `excluded`: relative path -> why it is not hashed;
+    `times`: the run's `run_times`, when the caller has them (else read from its results.json)."""
     excluded = excluded or {}
     found = inventory(directory, skip=frozenset(excluded))
     return {
         "manifest_version": MANIFEST_VERSION,
         "harness": {"name": "psc-conformance", "version": __version__},
         "sealed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        **_run_times(directory),
+        **(_run_times(directory) if times is None else times),
         "hash": "SHA-256",
         "files": [digest.to_json() for digest in found.files.values()],
         "excluded": [{"path": path, "reason": reason} for path, reason in sorted(excluded.items())],
@@ -233,12 +246,15 @@ def sign_detached(payload: bytes, key: PrivateKey) -> str:
     return f"{header}..{signature}"
 
 
-def seal(directory: Path, *, signing_key: Path | None = None) -> Path:
+def seal(
+    directory: Path, *, signing_key: Path | None = None, results: Mapping[str, Any] | None = None
+) -> Path:
     """Write manifest.json, manifest.jws and manifest-key.pem into `directory`; returns the manifest's path.
 
     Without `signing_key` an EC P-256 key is generated for this bundle and never written anywhere: the
     bundle then proves it is unchanged, not who sealed it. Files that cannot be hashed (symbolic links,
     unreadable files) are listed under `errors` in the manifest, and make verification fail.
+    `results`: the results.json document the caller wrote, so that its times are not read back from it.
     """
     if not directory.is_dir():
         raise BundleError(f"{directory}: not a directory")
@@ -250,7 +266,9 @@ def seal(directory: Path, *, signing_key: Path | None = None) -> Path:
             excluded[inside] = "the private signing key: never hashed; remove it before sharing the bundle"
     else:
         key = ec.generate_private_key(ec.SECP256R1())
-    manifest = json.dumps(manifest_document(directory, excluded=excluded), indent=2, ensure_ascii=True)
+    times = None if results is None else run_times(results)
+    document = manifest_document(directory, excluded=excluded, times=times)
+    manifest = json.dumps(document, indent=2, ensure_ascii=True)
     payload = (manifest + "\n").encode("ascii")
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -406,7 +424,8 @@ def _compare(directory: Path, manifest: bytes, result: Verification) -> None:
 
 
 def verify(directory: Path, *, public_key: Path | None = None) -> Verification:
-    """Check `directory` against its manifest and signature; `public_key` pins who must have sealed it.
+    """Check `directory` against its manifest and signature, and its results.json against the results
+    schema; `public_key` pins who must have sealed it.
 
     Raises BundleError when there is nothing to verify (no manifest) or the pinned key cannot be read.
     """
@@ -422,4 +441,33 @@ def verify(directory: Path, *, public_key: Path | None = None) -> Verification:
     result = Verification()
     _check_signature(directory, manifest, pinned, result)
     _compare(directory, manifest, result)
+    _check_results(directory, result)
     return result
+
+
+def _check_results(directory: Path, result: Verification) -> None:
+    """A results.json sealed as it is, in this harness's schema version, must meet that schema.
+
+    The campaign writes it without validating it (the tests validate what the code builds): here an
+    auditor learns of a document the harness got wrong. An altered or added one is named already; one
+    that is not JSON, or says no schema version or another, is not a document this harness can judge.
+    """
+    if RESULTS in result.altered or RESULTS in result.added:
+        return
+    document = _results_document(directory)
+    if not isinstance(document, dict):
+        return
+    import jsonschema  # the campaign's modules, and the validator, only for a bundle that has results
+
+    from conformance.campaign.results import SCHEMA_VERSION, validate_results
+
+    if document.get("schema_version") != SCHEMA_VERSION:
+        return
+    try:
+        validate_results(document)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "the document"
+        result.problems.append(
+            f"{RESULTS} does not meet the results schema (version {SCHEMA_VERSION}) at {where}: "
+            f"{exc.message[:300]}"
+        )
