@@ -224,6 +224,9 @@ def _api_refusal(
         opened_at = time.monotonic()
         with alone():
             if not consumer.session_still_fresh(opened_at):
+                # As a new LPS, for a new professional: the cookie it holds would get a replay (304).
+                lps.cookies.clear()
+                identity = consumer.quick_login(consumer.fresh_identity())
                 connected = consumer.open_session(
                     lps, client_id=consumer.lps_ids[0], national_id=identity.national_id
                 )

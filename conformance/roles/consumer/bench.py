@@ -26,6 +26,7 @@ from conformance.evidence.breaker import SutBreaker
 from conformance.evidence.calls import Call, timed
 from conformance.roles.consumer.conditions.answers import ConnectAnswer
 from conformance.roles.shared.scenario_scope import ScenarioEvidence
+from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
 QUICK_CIBA_INTERVAL_S = 0.1  # the embedded campaign's interval (conformance/roles/consumer/bringup.py)
 
@@ -124,13 +125,17 @@ class ConsumerBench(ScenarioEvidence):
 
     def quick_login(self, identity: TestIdentity) -> TestIdentity:
         """PSC announces this professional the shortest CIBA interval the harness uses (CIBA lets the
-        server choose it), for a scenario whose login is not what it judges: a login inside an exclusive
-        section, or before it, then holds the other scenarios less. A SUT that polls at a fixed pace of its
-        own is not judged on it here, and is as slow as before."""
+        server choose it) and approves at the first poll, for a scenario whose login is not what it judges:
+        a login inside an exclusive section, or before it, then holds the other scenarios less. A SUT that
+        polls at a fixed pace of its own is not judged on it here, and is as slow as before."""
         psc = self.counterparts.psc
         timings = psc.timings_for(identity)
         interval = min(timings.ciba_interval_s, QUICK_CIBA_INTERVAL_S)
-        psc.behave(identity, timings=dataclasses.replace(timings, ciba_interval_s=interval))
+        psc.behave(
+            identity,
+            timings=dataclasses.replace(timings, ciba_interval_s=interval),
+            device=DeviceBehaviour(DeviceAction.APPROVE, after_polls=0),
+        )
         return identity
 
     def session_still_fresh(self, opened_at: float) -> bool:
