@@ -59,8 +59,10 @@ from conformance.roles.consumer.conditions.session import (
 
 # Margin kept on each side of the SUT's idle timer: at least this, or a tenth of the timeout.
 IDLE_MARGIN_S = 0.5
-# The PSC and API tokens of the refresh scenario live this long: an integer, as PSC's expires_in.
-SHORT_TTL_S = 2
+# The PSC and API tokens of the refresh scenario live this long: an integer, as PSC's expires_in. Within
+# the embedded SUT's 5 s idle timeout, and long enough for the login's token exchange to come before the
+# PSC token expires on a loaded CI machine (2 s was not, once: the connect failed, inconclusive).
+SHORT_TTL_S = 3
 # How long past the PSC token's expiry the LPS stays idle before calling again.
 EXPIRY_MARGIN_S = 0.3
 # How long the harness waits for the end-session request of a logout to reach PSC.
