@@ -421,6 +421,7 @@ class TLSServer:
         self._generation = 0
         self._threads: set[threading.Thread] = set()
         self._handshake_failures: list[HandshakeFailure] = []
+        self._accepted: list[float] = []  # when each connection was accepted (time.time())
         self._handler_errors: list[BaseException] = []
         self._requests_served = 0
 
@@ -564,6 +565,13 @@ class TLSServer:
         with self._lock:
             return self._requests_served
 
+    def accepted_since(self, since: float) -> int:
+        """Connections accepted since `since` (time.time()). Counted before their handshake starts, so
+        before a client can learn anything from this listener: none means that no handshake outcome is
+        still to come for a client that has already answered its own caller."""
+        with self._lock:
+            return sum(1 for at in self._accepted if at >= since)
+
     def wait_for_handshake_failures(self, count: int = 1, timeout: float = 5.0) -> list[HandshakeFailure]:
         """Wait until at least `count` failures are recorded (the client may see the alert first)."""
         with self._changed:
@@ -573,6 +581,7 @@ class TLSServer:
     def clear_observations(self) -> None:
         with self._lock:
             self._handshake_failures.clear()
+            self._accepted.clear()
             self._handler_errors.clear()
 
     # -- per connection (override points) ----------------------------------------------------------
@@ -587,6 +596,7 @@ class TLSServer:
             daemon=True,
         )
         with self._lock:
+            self._accepted.append(time.time())
             self._threads = {t for t in self._threads if t.is_alive()}
             self._threads.add(thread)
         thread.start()

@@ -61,6 +61,9 @@ UNKNOWN_CLIENT_FIELDS = error_descriptor_fields.bound("EDC-04")
 # Polling scenarios: an interval long enough that polling "as fast as possible" cannot pass for
 # following it, and (slow_down) an increment well above PSC's tolerance on the gaps it measures.
 POLL_INTERVAL_FLOOR_S = 0.4
+# The interval-following scenario's own floor: a SUT polling at a fixed fast pace must show it even when
+# a loaded machine stretches every poll's round trip (0.4 s let polls every 0.05 s pass once, in CI).
+FOLLOW_INTERVAL_FLOOR_S = 1.0
 SLOW_DOWN_INCREMENT_FLOOR_S = 1.0
 # What CIBA Core §11 asks a client to add after slow_down: a conformant SUT may wait this long.
 STANDARD_SLOW_DOWN_S = 5.0
@@ -69,10 +72,12 @@ STANDARD_SLOW_DOWN_S = 5.0
 # -- acting -------------------------------------------------------------------------------------------
 
 
-def _polling_timings(timings: PscTimings, *, expires_in_s: int | None = None) -> PscTimings:
+def _polling_timings(
+    timings: PscTimings, *, expires_in_s: int | None = None, interval_floor_s: float = POLL_INTERVAL_FLOOR_S
+) -> PscTimings:
     return dataclasses.replace(
         timings,
-        ciba_interval_s=max(timings.ciba_interval_s, POLL_INTERVAL_FLOOR_S),
+        ciba_interval_s=max(timings.ciba_interval_s, interval_floor_s),
         slow_down_increment_s=max(timings.slow_down_increment_s, SLOW_DOWN_INCREMENT_FLOOR_S),
         ciba_expires_in_s=expires_in_s or timings.ciba_expires_in_s,
     )
@@ -143,13 +148,15 @@ def test_polling_follows_the_announced_interval(
     """Le proxy interroge PSC au rythme annoncé pendant que le professionnel valide"""
     psc = consumer.counterparts.psc
     identity = consumer.fresh_identity()
-    interval = max(psc.timings.ciba_interval_s, POLL_INTERVAL_FLOOR_S)
+    interval = max(psc.timings.ciba_interval_s, FOLLOW_INTERVAL_FLOOR_S)
     # The device approves at the fourth poll; the request lives long enough for that, and short
     # enough that a SUT polling wrongly is done before the next scenario.
     expires_in = max(3, math.ceil(6 * interval))
     psc.behave(
         identity,
-        timings=_polling_timings(psc.timings, expires_in_s=expires_in),
+        timings=_polling_timings(
+            psc.timings, expires_in_s=expires_in, interval_floor_s=FOLLOW_INTERVAL_FLOOR_S
+        ),
         device=DeviceBehaviour(DeviceAction.APPROVE, after_polls=3),
     )
     with consumer.lps(read_timeout_s=expires_in + consumer.read_timeout_s) as lps:

@@ -96,7 +96,9 @@ def _watch(
     server = counterpart.server
     served = consumer.exchanges(counterpart=counterpart.counterpart, since=since, direction=TO_HARNESS)
     failures = [f for f in server.handshake_failures if f.at >= since]
-    if not failures and not served:  # the SUT may have answered before the listener logged the failure
+    # The SUT may have answered before the listener logged the failure of a handshake it accepted; a SUT
+    # that never connected (it answered without trying, or never answered) leaves nothing to wait for.
+    if not failures and not served and server.accepted_since(since):
         failures = [
             f for f in server.wait_for_handshake_failures(1, timeout=HANDSHAKE_WAIT_S) if f.at >= since
         ]

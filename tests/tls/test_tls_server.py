@@ -120,6 +120,18 @@ def test_negative_certificates_refused_at_handshake(
     assert mtls_server.requests_served == 0
 
 
+def test_accepted_connections_are_counted_before_their_handshake(
+    pki: TestPKI, mtls_server: TLSServer
+) -> None:
+    """A client that never connected leaves no handshake to wait for; one that did is counted at once."""
+    since = time.time()
+    assert mtls_server.accepted_since(since) == 0
+    with httpx.Client(verify=client_context(pki)) as client, pytest.raises(REFUSED):
+        client.get(mtls_server.url + "/")  # no client certificate: refused in the handshake
+    assert mtls_server.accepted_since(since) == 1
+    assert mtls_server.accepted_since(time.time() + 1) == 0
+
+
 @pytest.mark.parametrize("mtls_server", VERSIONS, indirect=True)
 def test_no_client_certificate_refused(pki: TestPKI, mtls_server: TLSServer) -> None:
     with httpx.Client(verify=client_context(pki)) as client, pytest.raises(REFUSED):
