@@ -91,6 +91,10 @@ def find_chromium() -> str | None:
     return None
 
 
+NO_REQUEST_LINE: Final = "(a connection that sent no request line)"
+FIRST_LINE_WAIT_S: Final = 10.0  # Chromium on a loaded 2-core machine can take seconds to use a socket
+
+
 class ConnectionRecorder:
     """A TCP listener on 127.0.0.1 given to Chromium as its proxy: it records the first line of every
     connection (`CONNECT host:443 HTTP/1.1`, `GET http://host/ HTTP/1.1`) and refuses it with a 403.
@@ -118,16 +122,26 @@ class ConnectionRecorder:
 
     @property
     def seen(self) -> list[str]:
-        """Every connection so far not from Chromium itself, by its first request line (or a note when it
-        sent none)."""
+        """Every request so far not from Chromium itself, by its first request line."""
         with self._lock:
-            return [line for line in self._lines if _target_host(line) != OWN_TRAFFIC_HOST]
+            return [
+                line
+                for line in self._lines
+                if line != NO_REQUEST_LINE and _target_host(line) != OWN_TRAFFIC_HOST
+            ]
 
     @property
     def own(self) -> list[str]:
-        """Chromium's own requests (see OWN_TRAFFIC_HOST)."""
+        """Chromium's own requests (see OWN_TRAFFIC_HOST), and connections that named no target at all: a
+        request through a proxy names its target in its first line (`CONNECT host:port`, `GET http://…`),
+        so a connection that sent none fetched nothing; Chromium opens such sockets to its proxy ahead of
+        use, and on a loaded machine one can stay silent past the recorder's wait."""
         with self._lock:
-            return [line for line in self._lines if _target_host(line) == OWN_TRAFFIC_HOST]
+            return [
+                line
+                for line in self._lines
+                if line == NO_REQUEST_LINE or _target_host(line) == OWN_TRAFFIC_HOST
+            ]
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -137,16 +151,20 @@ class ConnectionRecorder:
                 continue
             except OSError:
                 return
-            with connection:
-                line = self._first_line(connection)
-                with self._lock:
-                    self._lines.append(line)
-                with contextlib.suppress(OSError):
-                    connection.sendall(_REFUSAL)
+            # One thread a connection: a silent one must not hold up the next while its first line is awaited.
+            threading.Thread(target=self._record, args=(connection,), daemon=True).start()
+
+    def _record(self, connection: socket.socket) -> None:
+        with connection:
+            line = self._first_line(connection)
+            with self._lock:
+                self._lines.append(line)
+            with contextlib.suppress(OSError):
+                connection.sendall(_REFUSAL)
 
     @staticmethod
     def _first_line(connection: socket.socket) -> str:
-        connection.settimeout(2)
+        connection.settimeout(FIRST_LINE_WAIT_S)
         data = b""
         try:
             while b"\n" not in data and len(data) < 8192:
@@ -157,7 +175,7 @@ class ConnectionRecorder:
         except OSError:
             pass
         line = data.split(b"\r\n", 1)[0].decode("latin-1").strip()
-        return line or "(a connection that sent no request line)"
+        return line or NO_REQUEST_LINE
 
 
 @dataclass(frozen=True)
