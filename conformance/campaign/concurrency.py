@@ -18,6 +18,7 @@ workers' reports, so junit.xml, the exit status and pytest's summary cover the w
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import enum
 import os
@@ -283,6 +284,26 @@ def _tolerate_shared_test_variable() -> None:
     runner._update_current_test_var = update
 
 
+_AST_LOCK = threading.RLock()
+
+
+def _serialize_ast_parse() -> None:
+    """CPython 3.11 keeps the AST constructor's recursion depth in interpreter-wide state: two threads
+    parsing at once (pytest parses source to show a failure, and to rewrite asserts on import) can
+    corrupt it, and the loser gets "SystemError: AST constructor recursion depth mismatch", which ends
+    its worker session with an internal error (cpython gh-106905). Parse one thread at a time."""
+    original = ast.parse
+    if getattr(original, "psc_serialized", False):
+        return
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        with _AST_LOCK:
+            return original(*args, **kwargs)
+
+    parse.psc_serialized = True  # type: ignore[attr-defined]
+    ast.parse = parse
+
+
 def run_workers(
     session: pytest.Session,
     link: WorkerLink,
@@ -298,6 +319,7 @@ def run_workers(
     returns; if it raises, none does.
     """
     _tolerate_shared_test_variable()
+    _serialize_ast_parse()
     with _LINKS_LOCK:
         _LINKS[link.token] = link
     threads = [

@@ -40,7 +40,7 @@ def write_plan(output: Path, items: Iterable[pytest.Item], marker: str) -> None:
     Written whole or not at all (a temporary file renamed), so that a run killed at this very moment
     leaves no half plan behind.
     """
-    planned = [_planned(item, marker) for item in items if item.get_closest_marker(marker) is not None]
+    planned = planned_scenarios(items, marker)
     document = {
         "scenarios": [
             {
@@ -55,6 +55,11 @@ def write_plan(output: Path, items: Iterable[pytest.Item], marker: str) -> None:
     scratch = output / (PLAN + ".tmp")
     scratch.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(scratch, output / PLAN)
+
+
+def planned_scenarios(items: Iterable[pytest.Item], marker: str) -> list[PlannedScenario]:
+    """The scenarios among `items`: those carrying `marker`."""
+    return [_planned(item, marker) for item in items if item.get_closest_marker(marker) is not None]
 
 
 def _planned(item: pytest.Item, marker: str) -> PlannedScenario:

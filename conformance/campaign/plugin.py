@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +50,7 @@ from conformance.campaign.concurrency import (
     thread_time_bound,
     worker_loop,
 )
-from conformance.campaign.journal import write_plan
+from conformance.campaign.journal import not_run_records, planned_scenarios, write_plan
 from conformance.campaign.results import (
     CampaignStatus,
     SutInfo,
@@ -156,6 +156,7 @@ class Campaign:
     sut_process: SutProcess | None = None
     evidence: EvidenceRecorder = field(default_factory=EvidenceRecorder)
     notes: list[str] = field(default_factory=list)  # shown in the report's header
+    errors: list[str] = field(default_factory=list)  # what makes the run incomplete (exit status 3)
     swagger_dir: Path | None = None
     waivers: dict[str, Waiver] = field(default_factory=dict)  # dérogations, by requirement id
     resources: SharedResources = field(default_factory=lambda: SharedResources())
@@ -825,10 +826,25 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     ]
     run_workers(session, link, jobs, worker_args, bring_up)
     campaign.notes.extend(link.errors)  # e.g. a worker that could not start: the others ran its share
-    left = scheduler.stop()
-    if left:
-        raise session.Failed("; ".join([*link.errors, *(f"{n} did not run" for n in left[:5])]))
+    scheduler.stop()
+    _record_unreported(campaign, scenarios, link.errors)
     return True
+
+
+def _record_unreported(
+    campaign: Campaign, scenarios: Sequence[pytest.Item], worker_errors: Sequence[str]
+) -> None:
+    """A scenario no worker reported (its worker session ended in an internal error mid-scenario, or
+    the workers stopped before taking it) is `not_run`, said why, and the campaign is incomplete: never
+    silently absent, its requirements judged as if it had not been selected."""
+    reported = {record.nodeid for record in campaign.records}
+    unreported = [item for item in scenarios if item.nodeid not in reported]
+    if not unreported:
+        return
+    why = "; ".join(worker_errors) or "no worker session took it"
+    for record in not_run_records(planned_scenarios(unreported, MARKER), (), f"not run to its end: {why}"):
+        campaign.add_record(record)
+    campaign.errors.append(f"{len(unreported)} scenario(s) not run to their end: {why}")
 
 
 def _declared_wait_s(item: pytest.Item, declared: Mapping[str, float]) -> float:
@@ -870,10 +886,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A SUT that stopped answering mid-campaign (the breaker opened): the run is incomplete (exit 3).
     breaker = campaign.resources.peek(BREAKER_RESOURCE)
     incident = breaker.incident() if breaker is not None else None
-    errors = () if exitstatus in (0, 1) else (f"pytest ended with status {int(exitstatus)}",)
+    errors: tuple[str, ...] = () if exitstatus in (0, 1) else (f"pytest ended with status {int(exitstatus)}",)
+    errors += tuple(campaign.errors) + ((f"the SUT stopped answering: {incident}",) if incident else ())
     status = CampaignStatus(
-        complete=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and incident is None,
-        errors=errors + ((f"the SUT stopped answering: {incident}",) if incident else ()),
+        complete=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not errors,
+        errors=errors,
         selection=session.config.getoption("keyword") or None,
         notes=tuple(campaign.notes),
     )
@@ -885,6 +902,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_campaign(campaign, status)
     finally:
         bring_down.join()
+    if not status.complete and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = SUT_UNREACHABLE  # an incomplete run is not a verdict: 3, as `run` exits
 
 
 def _close_resources(campaign: Campaign) -> None:

@@ -72,7 +72,7 @@ from conformance.tls import ListenerMode
 
 # The PSC and API tokens of the expiry scenario live this long (seconds): less than the embedded
 # campaign's idle timeout, so the session outlives them.
-SHORT_TTL_S = 2
+SHORT_TTL_S = 3
 EXPIRY_MARGIN_S = 0.3
 # Margin beyond the SUT's declared upstream timeout: the LPS waits timeout + margin for the proxy's
 # answer, and the stalled API holds timeout + 2 margins, so the verdict never races the SUT's timer.
@@ -306,6 +306,8 @@ def test_expired_psc_token_is_refreshed_then_exchanged_again(
     introspect = api_as.introspect
     with consumer.lps() as lps:
         with _short_lived_tokens(consumer, identity, psc_ttl, api_ttl):
+            # The login is not judged here: a short one leaves the PSC token's lifetime to the exchange.
+            consumer.quick_login(identity)
             connected = consumer.open_session(lps, client_id=client_id, national_id=identity.national_id)
         connected_at = time.time()
         checks.prerequisite(connect_answers_session, connected)

@@ -271,3 +271,41 @@ def test_collect_only_writes_nothing(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--collect-only", f"--psc-output={pytester.path / 'o'}")
     assert result.ret == 0
     assert not (pytester.path / "o").exists() and not (pytester.path / "reports").exists()
+
+
+def test_a_worker_dying_mid_scenario_leaves_it_not_run_and_the_run_incomplete(
+    pytester: pytest.Pytester,
+) -> None:
+    """A worker session that ends in an internal error (CPython 3.11 raised one when two threads parsed
+    source at once) must not make its scenario vanish: it is `not_run`, said why, and the run exits 3."""
+    pytester.makeconftest(
+        """
+import pytest
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    if item.name == "test_dies":
+        raise SystemError("simulated internal error")
+"""
+    )
+    pytester.makepyfile(
+        test_s="""
+import pytest
+@pytest.mark.verifies("EXI PSC 24")
+def test_dies(checks):
+    pass
+@pytest.mark.verifies("HARNESS-01", sut=False)
+def test_lives(checks):
+    pass
+"""
+    )
+    out = pytester.path / "o"
+    result = pytester.runpytest_subprocess(f"--psc-output={out}", "--psc-jobs=2", "-p", "no:cacheprovider")
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    validate_results(doc)
+    scenarios = {s["nodeid"].split("::")[1]: s for s in doc["scenarios"]}
+    assert set(scenarios) == {"test_dies", "test_lives"}
+    assert scenarios["test_dies"]["outcome"] == "not_run"
+    assert "status 3" in json.dumps(scenarios["test_dies"])
+    assert doc["campaign"]["complete"] is False
+    assert any("not run to their end" in error for error in doc["campaign"]["errors"])
+    assert result.ret == 3
