@@ -5,6 +5,7 @@ from __future__ import annotations
 import compileall
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,43 @@ OpenSSL = Callable[..., subprocess.CompletedProcess[bytes]]
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
+class BeforeMatrices:
+    """Tests marked `before_matrices` run first, and the matrices' background campaigns start only once
+    they have run (tests/detection/conftest.py waits for `started`). Such a test compares verdicts across
+    timings (the same campaign sequential and concurrent): six matrix campaigns besides its own four
+    load a 2-core machine past what its SUT's timers tolerate, and the comparison would judge the load."""
+
+    NAME = "psc-before-matrices"
+    MARKER = "before_matrices"
+
+    def __init__(self) -> None:
+        self.matrices_may_start = threading.Event()
+        self.session_ended = False
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        if not any(item.get_closest_marker(self.MARKER) for item in items):
+            self.matrices_may_start.set()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if item.get_closest_marker(self.MARKER) is None:  # the marked tests, sorted first, are over
+            self.matrices_may_start.set()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        self.session_ended = True  # before the matrices' conftest waits for its pool
+        self.matrices_may_start.set()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{BeforeMatrices.MARKER}: runs first, before the matrices' campaigns load the machine"
+    )
+    config.pluginmanager.register(BeforeMatrices(), BeforeMatrices.NAME)
+    _compile_once()
+
+
+def _compile_once() -> None:
     """Compile the project's modules once, before any campaign starts: the suite starts some 200 campaign
     processes (run command, pytest, reference SUT), and where PYTHONDONTWRITEBYTECODE is set (as on CI
     machines) each would compile every module it imports again, about 0.3 s of CPU per process. Writing
@@ -49,6 +86,11 @@ def openssl() -> OpenSSL:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The matrices' tests last: their campaigns start in the background as soon as collection ends
-    (tests/detection/conftest.py), so every other test runs while they do."""
-    items.sort(key=lambda item: item.path.parent.name == "detection")
+    """The matrices' tests last: their campaigns start in the background once the `before_matrices`
+    tests, first, have run (tests/detection/conftest.py), so every other test runs while they do."""
+    items.sort(
+        key=lambda item: (
+            item.path.parent.name == "detection",
+            item.get_closest_marker(BeforeMatrices.MARKER) is None,
+        )
+    )

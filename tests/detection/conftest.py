@@ -3,9 +3,9 @@
 A campaign mostly waits on the short timers of the embedded reference SUT, so the detection matrix
 (a campaign per fault, and the reference) and the variation matrix (a campaign per variant) of each
 role share one pool: the machine stays busy and they finish together. The pool starts in the
-background when collection ends, while the rest of the test suite runs (the root conftest puts the
-matrices' tests last); their `campaigns` fixture then waits for it. Only the campaigns of the selected
-tests run (`-k` narrows them).
+background once the tests marked `before_matrices` have run (the root conftest sorts them first), while
+the rest of the test suite runs (it puts the matrices' tests last); their `campaigns` fixture then waits
+for it. Only the campaigns of the selected tests run (`-k` narrows them).
 """
 
 from __future__ import annotations
@@ -49,8 +49,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not jobs or session.config.option.collectonly:
         return
     directory = Path(tempfile.mkdtemp(prefix="psc-matrices-"))
+    gate = session.config.pluginmanager.get_plugin("psc-before-matrices")  # tests/conftest.py
+
+    def after_the_first_tests() -> Campaigns:
+        if gate is not None:
+            gate.matrices_may_start.wait()
+            if gate.session_ended:
+                raise RuntimeError("the session ended before the matrices' campaigns started")
+        return run_campaigns(jobs, directory, parallel=PARALLEL)
+
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-matrices")
-    session.config.stash[_POOL] = executor.submit(run_campaigns, jobs, directory, parallel=PARALLEL)
+    session.config.stash[_POOL] = executor.submit(after_the_first_tests)
     session.config.stash[_DIRECTORY] = directory
     executor.shutdown(wait=False)
 
