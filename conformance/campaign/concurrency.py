@@ -41,6 +41,8 @@ INTERRUPT_GRACE_S = 3.0  # how long interrupted workers get to end their scenari
 # A waiting worker wakes this often: a scenario's time bound (an asynchronous exception) only lands in a
 # thread that runs Python, never in one blocked on a lock, so no wait here may be unbounded.
 WAKE_S = 0.5
+# The next worker session starts when the previous one has collected, or after this long at most.
+WORKER_START_PACE_S = 2.0
 
 
 def default_jobs(*, real_timers: bool = False) -> int:
@@ -198,6 +200,17 @@ class Scheduler:
                 self._holder = None
                 self._condition.notify_all()
 
+    @property
+    def all_started(self) -> bool:
+        """Every group has been handed out (or the scheduler stopped)."""
+        with self._condition:
+            return not self._pending
+
+    @property
+    def stopped(self) -> bool:
+        with self._condition:
+            return self._stopped
+
     def stop(self) -> list[str]:
         """Start nothing more (the campaign is ending early); returns the scenarios never started."""
         with self._condition:
@@ -226,6 +239,7 @@ class WorkerLink:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     report_lock: threading.Lock = field(default_factory=threading.Lock)
     collection_lock: threading.Lock = field(default_factory=threading.Lock)
+    collected: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))  # one per worker
     errors: list[str] = field(default_factory=list)
 
     def forward(self, hook: str, **kwargs: Any) -> None:
@@ -326,11 +340,14 @@ def run_workers(
         threading.Thread(target=_worker, args=(link, worker_args), name=f"psc-worker-{n}", daemon=True)
         for n in range(jobs)
     ]
+    starter = threading.Thread(
+        target=_start_one_by_one, args=(threads, link), name="psc-worker-starter", daemon=True
+    )
     try:
-        for thread in threads:
-            thread.start()
+        starter.start()
         bring_up()
         link.scheduler.open()
+        starter.join()
         for thread in threads:
             thread.join()
     except BaseException:
@@ -347,6 +364,17 @@ def run_workers(
     finally:
         with _LINKS_LOCK:
             _LINKS.pop(link.token, None)
+
+
+def _start_one_by_one(threads: list[threading.Thread], link: WorkerLink) -> None:
+    """Each worker starts once the previous one has collected: started together, eight sessions share
+    the one interpreter lock and the first is ready to run a scenario only when nearly all are; one by
+    one, the first is ready at once and scenarios start while the others collect."""
+    for thread in threads:
+        if link.scheduler.stopped:
+            return
+        thread.start()
+        link.collected.acquire(timeout=WORKER_START_PACE_S)
 
 
 def _worker(link: WorkerLink, worker_args: list[str]) -> None:

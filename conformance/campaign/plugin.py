@@ -26,6 +26,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ from conformance.campaign.checks import CheckFailed, CheckRecorder, Prerequisite
 from conformance.campaign.concurrency import (
     EXCLUSIVE_MARKER,
     WAITS_MARKER,
+    WAKE_S,
     Alone,
     Scheduler,
     WorkerLink,
@@ -160,6 +163,8 @@ class Campaign:
     swagger_dir: Path | None = None
     waivers: dict[str, Waiver] = field(default_factory=dict)  # dérogations, by requirement id
     resources: SharedResources = field(default_factory=lambda: SharedResources())
+    # The embedded SUT being brought up in a thread since the first scenario was collected (`early_sut`).
+    early_sut: Future[SutEndpoints] | None = None
     journal_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -312,6 +317,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A campaign the `run` command launched brings its embedded SUT up before collecting: the counterparts
+    here (in-process: started in a thread, they would share the interpreter lock with the collection and
+    the workers' start, and take seconds), the SUT process in a thread, booting on another core while
+    this session and the workers collect."""
+    config = session.config
+    if _is_worker(config) or config.option.collectonly or not config.getoption("--psc-campaign"):
+        return
+    campaign = campaign_of(config)
+    if not campaign.config.external:
+        _bring_up_early(campaign, counterparts_first=True)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under plain pytest, the first collected scenario that needs a SUT starts the embedded SUT's
+    bring-up, in a thread."""
+    config = item.config
+    if _is_worker(config) or config.option.collectonly:
+        return
+    campaign = campaign_of(config)
+    marker = item.get_closest_marker(MARKER)
+    if campaign.early_sut is not None or campaign.config.external or marker is None:
+        return
+    if marker.kwargs.get("sut", True):
+        _bring_up_early(campaign, counterparts_first=False)
+
+
+def _bring_up_early(campaign: Campaign, *, counterparts_first: bool) -> None:
+    """Bring the embedded SUT up ahead of its first use; what goes wrong surfaces where the SUT is first
+    needed (`_shared_sut`, which ends the run with 3), never here."""
+    result: Future[SutEndpoints] = Future()
+    campaign.early_sut = result
+
+    def bring_up() -> None:
+        try:
+            result.set_result(_open_sut(campaign))
+        except BaseException as exc:
+            result.set_exception(exc)
+
+    campaign.output.mkdir(parents=True, exist_ok=True)  # the SUT's log goes there
+    if counterparts_first:
+        try:
+            _shared_counterparts(campaign)
+        except Exception as exc:
+            result.set_exception(exc)
+            return
+    threading.Thread(target=bring_up, name="psc-bring-up", daemon=True).start()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     campaign = campaign_of(session.config)
     if not campaign.active or session.config.option.collectonly or _is_worker(session.config):
@@ -419,6 +473,13 @@ def _shared_counterparts(campaign: Campaign) -> Any:
 
 
 def _shared_sut(campaign: Campaign) -> SutEndpoints:
+    """The SUT, up and answering: brought up since collection (`pytest_itemcollected`), or now."""
+    if campaign.early_sut is not None:
+        return campaign.early_sut.result()  # bounded: the bring-up waits at most the startup timeout
+    return _open_sut(campaign)
+
+
+def _open_sut(campaign: Campaign) -> SutEndpoints:
     counterparts = _shared_counterparts(campaign)
 
     @contextmanager
@@ -793,7 +854,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
 
     try:  # before the workers start: their collection would share this process's one interpreter lock
-        _shared_counterparts(campaign)
+        if campaign.early_sut is None:  # otherwise started since collection, with the SUT
+            _shared_counterparts(campaign)
     except Exception as exc:
         abort_campaign(config, f"the counterparts did not start: {exc}")
 
@@ -824,11 +886,29 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         "--rootdir",
         str(config.rootpath),
     ]
-    run_workers(session, link, jobs, worker_args, bring_up)
+    ending = threading.Event()
+    redactor = threading.Thread(
+        target=_redact_in_the_tail, args=(campaign, scheduler, ending), name="psc-redact-ahead", daemon=True
+    )
+    redactor.start()
+    try:
+        run_workers(session, link, jobs, worker_args, bring_up)
+    finally:
+        ending.set()
+        redactor.join()
     campaign.notes.extend(link.errors)  # e.g. a worker that could not start: the others ran its share
     scheduler.stop()
     _record_unreported(campaign, scenarios, link.errors)
     return True
+
+
+def _redact_in_the_tail(campaign: Campaign, scheduler: Scheduler, ending: threading.Event) -> None:
+    """Once every scenario has started, those still running mostly wait on the SUT's timers (an idle
+    timeout, a stalled upstream): the exchanges recorded so far are redacted meanwhile, which the evidence
+    files and results.json would otherwise do after the last scenario."""
+    while not ending.wait(WAKE_S):
+        if scheduler.all_started:
+            campaign.evidence.redact_ahead(keep_going=lambda: not ending.is_set())
 
 
 def _record_unreported(
@@ -861,8 +941,11 @@ def pytest_collection(session: pytest.Session) -> Generator[None, None, None]:
     link = session.config.stash.get(_LINK, None)
     if link is None:
         return (yield)
-    with link.collection_lock:
-        return (yield)
+    try:
+        with link.collection_lock:
+            return (yield)
+    finally:
+        link.collected.release()  # the next worker may start (`run_workers`)
 
 
 class _ReportForwarder:
@@ -879,6 +962,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _is_worker(session.config):
         return
     campaign = campaign_of(session.config)
+    if campaign.early_sut is not None:
+        wait_futures([campaign.early_sut])  # a run interrupted meanwhile: the SUT is up, then stopped
     _stop_sut(campaign)
     if not campaign.active or campaign.written or session.config.option.collectonly:
         campaign.resources.close()
@@ -928,6 +1013,7 @@ def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]
     for option, names in (("--fault", campaign.sut.faults), ("--variant", campaign.sut.variants)):
         rerun += [arg for name in names for arg in (option, name)]
     cited = {ref for record in campaign.records for check in record.checks for ref in check.evidence}
+    evidence = campaign.evidence
     doc = build_results(
         sut=campaign.sut,
         catalogues=load_catalogues(),
@@ -936,7 +1022,7 @@ def write_campaign(campaign: Campaign, status: CampaignStatus) -> dict[str, Any]
         started_at=campaign.started_at,
         finished_at=utc_now(),
         status=status,
-        exchanges={e.id: summarize(e) for e in campaign.evidence.exchanges() if e.id in cited},
+        exchanges={e.id: summarize(e, evidence.redacted(e)) for e in evidence.exchanges() if e.id in cited},
         rerun=shlex.join(rerun),
         waivers=campaign.waivers,
     )

@@ -22,6 +22,7 @@ from conformance.evidence.model import TO_HARNESS, Exchange, TLSDetails
 from conformance.evidence.scenario import ScenarioRegistry
 
 if TYPE_CHECKING:
+    from conformance.evidence.redact import ExchangeView
     from conformance.tls.server import Request, Response
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class EvidenceRecorder:
         self._lock = threading.Lock()
         self._items: list[Exchange] = []
         self._by_id: dict[str, Exchange] = {}
+        self._redacted: dict[str, tuple[Exchange, ExchangeView]] = {}
         self._counter = itertools.count(1)
         self.scenarios = ScenarioRegistry()
 
@@ -157,6 +159,32 @@ class EvidenceRecorder:
         with self._lock:
             self._items.clear()
             self._by_id.clear()
+            self._redacted.clear()
+
+    # -- redaction, once per exchange --------------------------------------------------------------
+
+    def redacted(self, exchange: Exchange) -> ExchangeView:
+        """The redacted form of a recorded exchange, computed once: the evidence files and results.json
+        both need it, and `redact_ahead` computes it while the campaign waits on timers."""
+        from conformance.evidence.redact import view
+
+        with self._lock:
+            cached = self._redacted.get(exchange.id)
+        if cached is not None and cached[0] is exchange:
+            return cached[1]
+        redacted = view(exchange)
+        with self._lock:
+            self._redacted[exchange.id] = (exchange, redacted)
+        return redacted
+
+    def redact_ahead(self, keep_going: Callable[[], bool] = lambda: True) -> None:
+        """Redact what was recorded so far and not yet redacted, while `keep_going()` holds."""
+        with self._lock:
+            todo = [e for e in self._items if e.id not in self._redacted]
+        for exchange in todo:
+            if not keep_going():
+                return
+            self.redacted(exchange)
 
     # -- export ------------------------------------------------------------------------------------
 
@@ -164,7 +192,7 @@ class EvidenceRecorder:
         """Write `evidence.json` and `evidence.har` (redacted) into `directory`; returns their paths."""
         from conformance.evidence.export import write_evidence
 
-        return write_evidence(self.exchanges(scenario=scenario), directory)
+        return write_evidence(self.exchanges(scenario=scenario), directory, redacted=self.redacted)
 
 
 def _server_exchange(

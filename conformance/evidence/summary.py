@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from conformance.evidence.model import Exchange, Headers, TLSDetails
-from conformance.evidence.redact import BodyView, view
+from conformance.evidence.redact import BodyView, ExchangeView, view
 
 BODY_CHARS: Final = 2000  # a report shows the start of a body; the whole redacted body is in evidence/
 
 
-def summarize(exchange: Exchange) -> dict[str, Any]:
-    """The redacted summary of `exchange` written under `exchanges[id]` in `results.json`."""
-    redacted = view(exchange)
+def summarize(exchange: Exchange, redacted: ExchangeView | None = None) -> dict[str, Any]:
+    """The redacted summary of `exchange` written under `exchanges[id]` in `results.json`; `redacted`:
+    its redacted form when already computed (`EvidenceRecorder.redacted`)."""
+    redacted = redacted or view(exchange)
     entry: dict[str, Any] = {
         "counterpart": exchange.counterpart,
         "direction": exchange.direction,

@@ -171,3 +171,33 @@ def test_headers_keep_order_and_duplicates() -> None:
     recorder.server_observer("psc")(server_request(headers=headers), Response(200), 1.0, 0.1)
     (stored,) = recorder.exchanges()
     assert stored.request_headers == [("Host", "h"), ("X-A", "1"), ("x-a", "2"), ("Accept", "*/*")]
+
+
+def test_an_exchange_is_redacted_once_and_ahead_gives_the_same_files(tmp_path: Any) -> None:
+    """`redact_ahead` (run while the campaign waits on timers) changes nothing in what is written: the
+    same redacted form, computed once, whatever asked first."""
+    from conformance.evidence.redact import view
+
+    secret = "client_secret=hunter2&grant_type=client_credentials"
+    recorder, control = EvidenceRecorder(), EvidenceRecorder()
+    for r in (recorder, control):
+        r.record(
+            exchange(
+                id="a",
+                request_body=secret.encode(),
+                request_headers=[("Content-Type", "application/x-www-form-urlencoded")],
+            )
+        )
+        r.record(exchange("api", id="b", started_at=1001.0))
+    stop_after_one = iter([True, False])
+    recorder.redact_ahead(keep_going=lambda: next(stop_after_one))  # stopped after the first exchange
+    first = recorder.get("a")
+    assert first is not None
+    assert recorder.redacted(first) is recorder.redacted(first)  # cached, not recomputed
+    assert recorder.redacted(first) == view(first) and "hunter2" not in str(
+        recorder.redacted(first).request_body
+    )
+    recorder.redact_ahead()
+    ahead, at_the_end = recorder.write(tmp_path / "ahead"), control.write(tmp_path / "end")
+    for written, expected in zip(ahead, at_the_end, strict=True):
+        assert written.read_text(encoding="utf-8") == expected.read_text(encoding="utf-8")

@@ -309,3 +309,41 @@ def test_lives(checks):
     assert doc["campaign"]["complete"] is False
     assert any("not run to their end" in error for error in doc["campaign"]["errors"])
     assert result.ret == 3
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_embedded_sut_that_does_not_start_ends_the_run_with_3(
+    pytester: pytest.Pytester, jobs: int
+) -> None:
+    """The embedded SUT is brought up from the first collected scenario on, in a thread: its failure to
+    start still ends the run where the SUT is first needed, with 3, the reason and a report."""
+    pytester.makeconftest(
+        """
+import conformance.roles.consumer.bringup as bringup
+
+def _refuse(*args, **kwargs):
+    raise RuntimeError("simulated: the reference proxy exited with status 1")
+
+bringup.launch_reference_consumer = _refuse
+"""
+    )
+    pytester.makepyfile(
+        test_s="""
+import pytest
+@pytest.mark.verifies("EXI PSC 24")
+def test_x(checks, sut):
+    checks.exchanged_with_sut()
+@pytest.mark.verifies("EXI PSC 17")
+def test_y(checks, sut):
+    checks.exchanged_with_sut()
+"""
+    )
+    out = pytester.path / "o"
+    result = pytester.runpytest_subprocess(
+        f"--psc-output={out}", f"--psc-jobs={jobs}", "-p", "no:cacheprovider"
+    )
+    assert result.ret == 3
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert doc["campaign"]["complete"] is False
+    assert "did not start" in doc["campaign"]["errors"][0] and "simulated" in doc["campaign"]["errors"][0]
+    assert (out / "report.html").exists()

@@ -224,14 +224,18 @@ class TestUpstreamFailures:
 
         from conformance.counterparts.settings import PscTimings
 
-        timings = PscTimings(ciba_interval_s=0.05, access_token_ttl_s=1)
+        # The PSC token lives long enough for the exchange at connect on a loaded machine (at 1 s, the
+        # exchange came after its expiry under CI load), and has surely expired after the sleep.
+        ttl_s = 3
+        timings = PscTimings(ciba_interval_s=0.05, access_token_ttl_s=ttl_s)
         bench = bench_factory(
             psc_timings=timings, refresh_margin_s=-100
         )  # the proxy trusts its token too long
         with bench.lps() as lps:
             session = connect(lps).json()
+            connected_at = time.monotonic()  # the token was issued before this
             bench.proxy.sessions.alive(session["proxy_session_id"]).api_tokens.clear()
-            time.sleep(1.2)
+            time.sleep(max(0.0, connected_at + ttl_s + 0.2 - time.monotonic()))
             answer = lps.post("/send/apipsc/signsessiondata", json=session_body(session))
         assert answer.status_code == 200, answer.text
         kinds = [o.kind for o in bench.counterparts.observations]

@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from conformance.campaign.concurrency import Scheduler, Sharing, thread_time_bound
+from conformance.campaign.concurrency import (
+    Scheduler,
+    Sharing,
+    WorkerLink,
+    _start_one_by_one,
+    thread_time_bound,
+)
 from conformance.counterparts.observations import Observation
 from conformance.evidence import EvidenceRecorder, Exchange
 from conformance.evidence.model import TO_HARNESS, TO_SUT
@@ -110,6 +116,33 @@ def test_stop_returns_what_never_started() -> None:
     assert scheduler.take() == ("a", "a2")
     assert scheduler.stop() == ["b"]
     assert scheduler.take() is None
+
+
+def test_all_started_once_every_group_is_handed_out() -> None:
+    """What the campaign waits for before redacting its evidence ahead: nothing left to start."""
+    scheduler = Scheduler([("a",), ("b",)])
+    assert not scheduler.all_started
+    first = scheduler.take()
+    assert first is not None and not scheduler.all_started
+    assert scheduler.take() is not None and scheduler.all_started
+
+
+def test_workers_start_one_by_one_as_each_has_collected() -> None:
+    """Started together, worker sessions share one interpreter lock and are all ready late; each starts
+    once the previous one has collected (or after a bound, if it never says so)."""
+    link = WorkerLink(campaign=None, scheduler=Scheduler([("a",)]), coordinator=None)  # type: ignore[arg-type]
+    started: list[int] = []
+    threads = [threading.Thread(target=started.append, args=(n,)) for n in range(3)]
+    starter = threading.Thread(target=_start_one_by_one, args=(threads, link))
+    starter.start()
+    time.sleep(0.3)
+    assert started == [0]  # the second waits for the first's collection
+    link.collected.release()
+    time.sleep(0.3)
+    assert started == [0, 1]
+    link.collected.release()
+    starter.join(timeout=5)
+    assert started == [0, 1, 2] and not starter.is_alive()
 
 
 class _Overran(Exception):
