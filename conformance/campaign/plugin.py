@@ -163,7 +163,7 @@ class Campaign:
     swagger_dir: Path | None = None
     waivers: dict[str, Waiver] = field(default_factory=dict)  # dérogations, by requirement id
     resources: SharedResources = field(default_factory=lambda: SharedResources())
-    # The embedded SUT being brought up in a thread since the first scenario was collected (`early_sut`).
+    # The embedded SUT, brought up ahead of its first use (`_bring_up_early`).
     early_sut: Future[SutEndpoints] | None = None
     journal_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -473,7 +473,7 @@ def _shared_counterparts(campaign: Campaign) -> Any:
 
 
 def _shared_sut(campaign: Campaign) -> SutEndpoints:
-    """The SUT, up and answering: brought up since collection (`pytest_itemcollected`), or now."""
+    """The SUT, up and answering: brought up ahead (`_bring_up_early`), or now."""
     if campaign.early_sut is not None:
         return campaign.early_sut.result()  # bounded: the bring-up waits at most the startup timeout
     return _open_sut(campaign)
