@@ -29,6 +29,16 @@ from conformance.roles.shared.scenario_scope import ScenarioEvidence
 from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
 QUICK_CIBA_INTERVAL_S = 0.1  # the embedded campaign's interval (conformance/roles/consumer/bringup.py)
+# The shortest interval a SUT that was announced whole seconds gets: PSC (Keycloak) sends whole seconds,
+# and clients read them as integers (the ANS example proxy: Nimbus's `getMinWaitInterval()`, an int, then
+# `Thread.sleep(Duration.ofSeconds(...))`): 0.1 s could be read as 0, or refused.
+QUICK_WHOLE_CIBA_INTERVAL_S = 1.0
+
+
+def quick_interval_s(announced_s: float) -> float:
+    """The interval of a quick login: the embedded campaign's 0.1 s to a SUT already given fractions,
+    never less than a whole second to one given whole seconds (`QUICK_WHOLE_CIBA_INTERVAL_S`)."""
+    return min(announced_s, QUICK_CIBA_INTERVAL_S if announced_s < 1 else QUICK_WHOLE_CIBA_INTERVAL_S)
 
 
 @dataclass
@@ -125,15 +135,15 @@ class ConsumerBench(ScenarioEvidence):
 
     def quick_login(self, identity: TestIdentity) -> TestIdentity:
         """PSC announces this professional the shortest CIBA interval the harness uses (CIBA lets the
-        server choose it) and approves at the first poll, for a scenario whose login is not what it judges:
-        a login inside an exclusive section, or before it, then holds the other scenarios less. A SUT that
-        polls at a fixed pace of its own is not judged on it here, and is as slow as before."""
+        server choose it: `quick_interval_s`) and approves at the first poll, for a scenario whose login
+        is not what it judges: a login inside an exclusive section, or before it, then holds the other
+        scenarios less. A SUT that polls at a fixed pace of its own is not judged on it here, and is as
+        slow as before."""
         psc = self.counterparts.psc
         timings = psc.timings_for(identity)
-        interval = min(timings.ciba_interval_s, QUICK_CIBA_INTERVAL_S)
         psc.behave(
             identity,
-            timings=dataclasses.replace(timings, ciba_interval_s=interval),
+            timings=dataclasses.replace(timings, ciba_interval_s=quick_interval_s(timings.ciba_interval_s)),
             device=DeviceBehaviour(DeviceAction.APPROVE, after_polls=0),
         )
         return identity
