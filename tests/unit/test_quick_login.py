@@ -10,8 +10,8 @@ from conformance.roles.consumer.bench import quick_interval_s
 @pytest.mark.parametrize(
     ("announced", "quick"),
     [
-        (0.1, 0.1),  # the embedded campaign: its proxy is given 0.1 s everywhere
-        (0.5, 0.1),
+        (0.1, 0.02),  # the embedded campaign: its proxy is given 0.1 s everywhere
+        (0.5, 0.02),
         (1.0, 1.0),  # a vendor's proxy given whole seconds (PSC's are): never a fraction, which an
         (5.0, 1.0),  # integer-reading client (Nimbus, the ANS example proxy) could read as 0 or refuse
         (2.0, 1.0),

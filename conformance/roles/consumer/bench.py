@@ -28,7 +28,10 @@ from conformance.roles.consumer.conditions.answers import ConnectAnswer
 from conformance.roles.shared.scenario_scope import ScenarioEvidence
 from conformance.standards.ciba import DeviceAction, DeviceBehaviour
 
-QUICK_CIBA_INTERVAL_S = 0.1  # the embedded campaign's interval (conformance/roles/consumer/bringup.py)
+# A quick login's interval, to a SUT already given fractions of a second (the embedded proxy: 0.1 s,
+# conformance/roles/consumer/bringup.py). PSC may choose any; five of these logins happen one after
+# another inside exclusive sections (0.08 s each saved against 0.1 s: 0.4-0.5 s of the campaign).
+QUICK_CIBA_INTERVAL_S = 0.02
 # The shortest interval a SUT that was announced whole seconds gets: PSC (Keycloak) sends whole seconds,
 # and clients read them as integers (the ANS example proxy: Nimbus's `getMinWaitInterval()`, an int, then
 # `Thread.sleep(Duration.ofSeconds(...))`): 0.1 s could be read as 0, or refused.
@@ -36,8 +39,8 @@ QUICK_WHOLE_CIBA_INTERVAL_S = 1.0
 
 
 def quick_interval_s(announced_s: float) -> float:
-    """The interval of a quick login: the embedded campaign's 0.1 s to a SUT already given fractions,
-    never less than a whole second to one given whole seconds (`QUICK_WHOLE_CIBA_INTERVAL_S`)."""
+    """The interval of a quick login: `QUICK_CIBA_INTERVAL_S` to a SUT already given fractions of a
+    second, never less than a whole second to one given whole seconds (`QUICK_WHOLE_CIBA_INTERVAL_S`)."""
     return min(announced_s, QUICK_CIBA_INTERVAL_S if announced_s < 1 else QUICK_WHOLE_CIBA_INTERVAL_S)
 
 
