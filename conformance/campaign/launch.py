@@ -54,19 +54,13 @@ def end(status: int) -> NoReturn:
     os._exit(status)
 
 
-def warm_up_signing_keys() -> None:
-    """Generate the counterparts' RSA keys (25-250 ms of CPU each) while pytest starts: the generation
-    mostly runs outside the interpreter lock, so on the other core, beside pytest's imports, instead of
-    in the counterparts' start, which the campaign's first scenario waits for. A campaign that needs
-    none of them (an external provider's) has spent a core's fraction of a second for nothing."""
-    from conformance.counterparts.signing_keys import KeyPurpose, shared_signing_key
-
-    for purpose in (KeyPurpose.PSC, KeyPurpose.PSC_IMPOSTOR, KeyPurpose.API_AS, KeyPurpose.API_AS_FOREIGN):
-        shared_signing_key(purpose, "RS256")  # the counterparts' default algorithm; `RS256` for the API AS
-
-
 def main(args: Sequence[str]) -> NoReturn:
-    threading.Thread(target=warm_up_signing_keys, name="psc-keys", daemon=True).start()
+    # The counterparts' RSA keys are generated on the other core while pytest starts, instead of in the
+    # counterparts' start, which the first scenario waits for (a campaign that needs none of them, an
+    # external provider's, spends a core's fraction of a second for nothing).
+    from conformance.counterparts.signing_keys import generate_rsa_keys_ahead
+
+    threading.Thread(target=generate_rsa_keys_ahead, name="psc-keys", daemon=True).start()
     end(run_pytest(args))
 
 

@@ -35,6 +35,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
+from conformance import exitcodes
 from conformance.campaign.attestation import load_attestations
 from conformance.campaign.checks import CheckFailed, CheckRecorder, PrerequisiteNotMet
 from conformance.campaign.concurrency import (
@@ -83,7 +84,6 @@ from conformance.requirements import load_catalogues, requirement_index
 from conformance.roles import BringUpRequest, Role, SutEndpoints, bring_up
 
 MARKER = "verifies"
-SUT_UNREACHABLE = 3  # the exit status BRIEF §4 gives to "the SUT could not be reached"
 NOT_RUN_PREFIX = "not_run: "
 INCONCLUSIVE_PREFIX = "inconclusive: "
 _RECORDER = pytest.StashKey[CheckRecorder]()
@@ -407,7 +407,7 @@ def abort_campaign(config: pytest.Config, reason: str) -> None:
     write_campaign(campaign, CampaignStatus(complete=False, errors=(reason,)))
     campaign.written = True
     campaign.resources.close()
-    pytest.exit(f"system under test unreachable: {reason}", returncode=SUT_UNREACHABLE)
+    pytest.exit(f"system under test unreachable: {reason}", returncode=exitcodes.HARNESS_OR_SUT)
 
 
 def _stop_sut(campaign: Campaign) -> None:
@@ -988,7 +988,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     finally:
         bring_down.join()
     if not status.complete and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        session.exitstatus = SUT_UNREACHABLE  # an incomplete run is not a verdict: 3, as `run` exits
+        session.exitstatus = exitcodes.HARNESS_OR_SUT  # an incomplete run is not a verdict, as `run` says
 
 
 def _close_resources(campaign: Campaign) -> None:

@@ -37,3 +37,20 @@ def shared_signing_key(purpose: KeyPurpose, alg: Alg) -> SigningKey:
         if key is None:
             key = _keys[purpose, alg] = SigningKey.generate(alg)
         return key
+
+
+# The RSA keys the counterparts use with their default algorithms (PSC's, and the API authorization
+# server's, which always signs RS256): what `generate_rsa_keys_ahead` makes.
+_RSA_DEFAULTS: tuple[tuple[KeyPurpose, Alg], ...] = (
+    (KeyPurpose.PSC, "RS256"),
+    (KeyPurpose.PSC_IMPOSTOR, "RS256"),
+    (KeyPurpose.API_AS, "RS256"),
+    (KeyPurpose.API_AS_FOREIGN, "RS256"),
+)
+
+
+def generate_rsa_keys_ahead() -> None:
+    """Generate the counterparts' default RSA keys now (25-250 ms of CPU each, mostly outside the
+    interpreter lock): a process that will start counterparts calls it in a thread while it starts."""
+    for purpose, alg in _RSA_DEFAULTS:
+        shared_signing_key(purpose, alg)
