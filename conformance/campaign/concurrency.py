@@ -248,6 +248,7 @@ class WorkerLink:
             getattr(self.coordinator.hook, hook)(**kwargs)
 
 
+ADDOPTS_VARIABLE = "PYTEST_ADDOPTS"
 _LINKS: dict[str, WorkerLink] = {}
 _LINKS_LOCK = threading.Lock()
 
@@ -343,27 +344,40 @@ def run_workers(
     starter = threading.Thread(
         target=_start_one_by_one, args=(threads, link), name="psc-worker-starter", daemon=True
     )
+    with _without_environment_options():
+        try:
+            starter.start()
+            bring_up()
+            link.scheduler.open()
+            starter.join()
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            # Interrupted (Ctrl-C, or the `run` command's stop): start nothing more, interrupt what runs,
+            # and give the workers a bounded moment to record how their scenarios ended.
+            link.scheduler.stop()
+            for thread in threads:
+                if thread.is_alive() and thread.ident is not None:
+                    _raise_in_thread(thread.ident, KeyboardInterrupt)
+            deadline = time.monotonic() + INTERRUPT_GRACE_S
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            raise
+        finally:
+            with _LINKS_LOCK:
+                _LINKS.pop(link.token, None)
+
+
+@contextmanager
+def _without_environment_options() -> Iterator[None]:
+    """Hide PYTEST_ADDOPTS from the worker sessions: the coordinator applied it already, and a worker,
+    without the terminal plugin, would refuse its options (`--tb`, `-r`...) as unknown and run nothing."""
+    options = os.environ.pop(ADDOPTS_VARIABLE, None)
     try:
-        starter.start()
-        bring_up()
-        link.scheduler.open()
-        starter.join()
-        for thread in threads:
-            thread.join()
-    except BaseException:
-        # Interrupted (Ctrl-C, or the `run` command's stop): start nothing more, interrupt what runs,
-        # and give the workers a bounded moment to record how their scenarios ended.
-        link.scheduler.stop()
-        for thread in threads:
-            if thread.is_alive() and thread.ident is not None:
-                _raise_in_thread(thread.ident, KeyboardInterrupt)
-        deadline = time.monotonic() + INTERRUPT_GRACE_S
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        raise
+        yield
     finally:
-        with _LINKS_LOCK:
-            _LINKS.pop(link.token, None)
+        if options is not None:
+            os.environ[ADDOPTS_VARIABLE] = options
 
 
 def _start_one_by_one(threads: list[threading.Thread], link: WorkerLink) -> None:

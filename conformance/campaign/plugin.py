@@ -76,7 +76,7 @@ from conformance.campaign.waivers import Waiver, load_waivers
 from conformance.config import Config, load_config, load_resolved
 from conformance.errors import UsageError
 from conformance.evidence import EvidenceRecorder
-from conformance.evidence.breaker import BREAKER_RESOURCE
+from conformance.evidence.breaker import BREAKER_RESOURCE, SutUnresponsive
 from conformance.evidence.summary import summarize
 from conformance.pki import TestPKI, build_pki, load_pki
 from conformance.report import render_html
@@ -237,6 +237,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = config.getoption("--psc-worker")
     if worker:
         link = link_of(worker)
+        # No terminal plugin in a worker: pytest would format with its default style.
+        config.option.tbstyle = traceback_style(link.coordinator)
         config.stash[_LINK] = link
         config.stash[_CAMPAIGN] = link.campaign
         config.pluginmanager.register(_ReportForwarder(link), f"psc-report-forwarder-{link.token}")
@@ -245,6 +247,17 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_CAMPAIGN] = _make_campaign(config)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def traceback_style(config: pytest.Config) -> str:
+    """How a scenario's error is shown: as asked (`--tb`), else Python's own ("native").
+
+    pytest's default style parses the source file of every frame (`ast.parse`) to show whole statements.
+    A scenario's error is mostly a network error deep inside httpx, a dozen files: a fraction of a second
+    each, serialized across workers (`concurrency._serialize_ast_parse`). Against a SUT that times out
+    everywhere, that formatting doubled the campaign (trickle: 21 -> 11 s without it)."""
+    style = str(config.getoption("tbstyle", "auto"))
+    return "native" if style == "auto" else style
 
 
 def _make_campaign(config: pytest.Config) -> Campaign:
@@ -315,6 +328,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"{item.nodeid}: @pytest.mark.{MARKER} needs known requirement ids; "
                 f"unknown: {unknown or 'none given'} (see `psc-conformance requirements`)"
             )
+    if campaign.active:
+        config.option.tbstyle = traceback_style(config)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -747,7 +762,7 @@ def pytest_runtest_makereport(
         campaign = campaign_of(item.config)
         campaign.evidence.set_scenario(None)
         campaign.add_record(record)
-    elif report.when == "call" and call.excinfo is not None:
+    elif call.excinfo is not None:
         # Keep why a scenario did not finish, for the report.
         item.stash[_EXCEPTION] = call.excinfo
     return report
@@ -762,13 +777,13 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
     assert marker is not None
     setup, call, teardown = (phases.get(w) for w in ("setup", "call", "teardown"))
     detail = ""
+    excinfo = item.stash.get(_EXCEPTION, None)
     if (setup is not None and setup.failed) or (teardown is not None and teardown.failed):
         pytest_outcome, detail = "error", _longrepr(setup if setup and setup.failed else teardown)
     elif (setup is not None and setup.skipped) or (call is not None and call.skipped):
         pytest_outcome = "skipped"
         detail = _skip_reason(call if call is not None and call.skipped else setup)
     elif call is not None and call.failed:
-        excinfo = item.stash.get(_EXCEPTION, None)
         # A failed check or assertion is the SUT's failure; anything else is an error of the run.
         judged = excinfo is not None and excinfo.errisinstance(AssertionError)
         pytest_outcome = "failed" if judged else "error"
@@ -778,6 +793,8 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
             detail = _longrepr(call)
     else:
         pytest_outcome = "passed"
+    if pytest_outcome == "error" and excinfo is not None and excinfo.errisinstance(SutUnresponsive):
+        detail = f"{SutUnresponsive.__name__}: {excinfo.value}"  # why no call went out; no traceback
     # Exchanges with the SUT: those the scenario declared, and every recorded exchange (calls to
     # the SUT and the SUT's calls to the counterparts) that happened while it ran.
     sut_exchanges = recorder.sut_exchanges + campaign_of(item.config).evidence.count(scenario=item.nodeid)

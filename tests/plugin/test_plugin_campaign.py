@@ -347,3 +347,38 @@ def test_y(checks, sut):
     assert doc["campaign"]["complete"] is False
     assert "did not start" in doc["campaign"]["errors"][0] and "simulated" in doc["campaign"]["errors"][0]
     assert (out / "report.html").exists()
+
+
+def test_worker_sessions_ignore_pytest_addopts_and_show_errors_without_parsing_source(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PYTEST_ADDOPTS (common in CI) is the coordinator's: a worker session, without the terminal plugin,
+    refused `--tb` as unknown and ran nothing. An error is shown in Python's own traceback style, and a
+    call the breaker did not send in one line, its reason: no traceback for what never went out."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-rA")
+    pytester.makepyfile(
+        test_s="""
+import pytest
+from conformance.evidence.breaker import SutUnresponsive
+@pytest.mark.verifies("EXI PSC 24")
+def test_not_sent(checks):
+    raise SutUnresponsive("call not sent: the SUT is held unresponsive (simulated)")
+@pytest.mark.verifies("EXI PSC 17")
+def test_crashes(checks):
+    checks.exchanged_with_sut()
+    raise KeyError("access_token")
+"""
+    )
+    out = pytester.path / "o"
+    result = pytester.runpytest_subprocess(f"--psc-output={out}", "--psc-jobs=2", "-p", "no:cacheprovider")
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert doc["campaign"]["complete"] is True, doc["campaign"]["errors"]
+    scenarios = {s["nodeid"].split("::")[1]: s for s in doc["scenarios"]}
+    assert scenarios["test_not_sent"]["outcome"] == "error"
+    assert scenarios["test_not_sent"]["detail"] == (
+        "SutUnresponsive: call not sent: the SUT is held unresponsive (simulated)"
+    )
+    crash = scenarios["test_crashes"]["detail"]
+    assert scenarios["test_crashes"]["outcome"] == "error"
+    assert 'File "' in crash and crash.endswith("KeyError: 'access_token'"), crash  # native style
+    assert result.ret == 1
