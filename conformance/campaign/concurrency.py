@@ -33,6 +33,8 @@ from typing import Any, Literal
 
 import pytest
 
+from conformance.campaign.pytest_options import UNUSED_PLUGIN_OPTIONS
+
 EXCLUSIVE_MARKER = "exclusive"
 WAITS_MARKER = "waits"  # the scenario waits on the SUT's timers: started first, its wait overlaps others
 ALONE_FIXTURE = "alone"  # an exclusive scenario that asks for it switches shared state in sections only
@@ -261,6 +263,7 @@ def link_of(token: str) -> WorkerLink:
 # pytest plugins that keep process-wide state (warning filters, log handlers, fault handler, output
 # capture): a worker session in a thread must not install and remove them under another's feet.
 _WORKER_OPTIONS = (
+    *UNUSED_PLUGIN_OPTIONS,
     "-p", "no:cacheprovider",
     "-p", "no:warnings",
     "-p", "no:logging",

@@ -11,6 +11,7 @@ and run a few at a time: they mostly wait on short timers.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -120,10 +121,14 @@ def run_campaign(
     role: Role = Role.CONSUMER,
     timeout_s: float = 600,
     jobs: int | None = None,
+    niceness: int = 0,
 ) -> CampaignOutcome:
     """One `psc-conformance run` against the embedded reference SUT of `role`, with the fault or
-    variant `name` (and `--jobs` when given)."""
+    variant `name` (and `--jobs` when given), its processes `niceness` lower in priority (`nice`)."""
     command = [sys.executable, "-m", "conformance", "run", "--role", role.value, "--output", str(output)]
+    nice = shutil.which("nice") if niceness else None
+    if nice is not None:
+        command = [nice, "-n", str(niceness), *command]
     if name:
         command += [kind.option, name]
     if jobs is not None:
@@ -195,12 +200,24 @@ def run_campaigns(
     *,
     parallel: int = 3,
     progress: Callable[[CampaignOutcome], None] | None = None,
+    campaign_jobs: int | None = None,
+    niceness: int = 0,
 ) -> Campaigns:
     """Campaigns of both matrices in one pool: they mostly wait on the SUT's short timers, so running
-    several at a time costs little CPU. The slowest go first, so that the pool ends together."""
+    several at a time costs little CPU. The slowest go first, so that the pool ends together.
+
+    `campaign_jobs` is each campaign's `--jobs`; `niceness` lowers their priority (a pool in the
+    background of other work)."""
 
     def one(job: Job) -> CampaignOutcome:
-        outcome = run_campaign(job.name, directory / job.folder, kind=job.kind, role=job.role)
+        outcome = run_campaign(
+            job.name,
+            directory / job.folder,
+            kind=job.kind,
+            role=job.role,
+            jobs=campaign_jobs,
+            niceness=niceness,
+        )
         if progress is not None:
             progress(outcome)
         return outcome

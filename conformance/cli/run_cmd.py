@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from conformance import exitcodes
 from conformance.campaign.journal import JOURNAL, PLAN, SUT_READY  # the run's file names, before it starts
+from conformance.campaign.pytest_options import UNUSED_PLUGIN_OPTIONS
 from conformance.cli.campaign_process import CampaignEnd, CampaignProcess
 from conformance.cli.progress import ProgressDisplay, counterpart_lines
 from conformance.config import Config, load_config, to_document
@@ -246,6 +247,13 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
         "conformance.campaign.plugin",
         "-p",
         "no:cacheprovider",
+        *UNUSED_PLUGIN_OPTIONS,
+        # Their session-end garbage collections cost a quarter of a second; scenarios run in workers,
+        # which never load them.
+        "-p",
+        "no:unraisableexception",
+        "-p",
+        "no:threadexception",
         "--rootdir",
         str(project_root()),
         "-o",

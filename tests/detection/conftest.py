@@ -22,6 +22,14 @@ from conformance.campaign.matrix import Campaigns, Job, Kind, run_campaigns
 from conformance.roles import Role
 
 PARALLEL = int(os.environ.get("PSC_MATRIX_PARALLEL", "6"))
+# Each campaign's --jobs: the pool keeps both cores busy on its own, and four workers a campaign cost
+# about a tenth less CPU than the default eight there (less contention for the interpreter lock), for the
+# same verdicts (tests/cli/test_concurrent_campaign.py).
+CAMPAIGN_JOBS = int(os.environ.get("PSC_MATRIX_CAMPAIGN_JOBS", "4"))
+# The pool runs behind the rest of the suite, which runs one test at a time: at a lower priority, the
+# test running in front gets the CPU it needs and the pool takes the rest, instead of six campaigns
+# outweighing it six to one.
+NICENESS = int(os.environ.get("PSC_MATRIX_NICENESS", "5"))
 _POOL = pytest.StashKey[Future[Campaigns]]()
 _DIRECTORY = pytest.StashKey[Path]()
 
@@ -56,7 +64,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             gate.matrices_may_start.wait()
             if gate.session_ended:
                 raise RuntimeError("the session ended before the matrices' campaigns started")
-        return run_campaigns(jobs, directory, parallel=PARALLEL)
+        return run_campaigns(
+            jobs, directory, parallel=PARALLEL, campaign_jobs=CAMPAIGN_JOBS, niceness=NICENESS
+        )
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-matrices")
     session.config.stash[_POOL] = executor.submit(after_the_first_tests)
