@@ -22,6 +22,7 @@ from conformance.evidence.model import TO_HARNESS, Exchange, TLSDetails
 from conformance.evidence.scenario import ScenarioRegistry
 
 if TYPE_CHECKING:
+    from conformance.evidence.export import SerializedExchange
     from conformance.evidence.redact import ExchangeView
     from conformance.tls.server import Request, Response
 
@@ -42,6 +43,7 @@ class EvidenceRecorder:
         self._items: list[Exchange] = []
         self._by_id: dict[str, Exchange] = {}
         self._redacted: dict[str, tuple[Exchange, ExchangeView]] = {}
+        self._serialized: dict[str, tuple[Exchange, SerializedExchange]] = {}
         self._counter = itertools.count(1)
         self.scenarios = ScenarioRegistry()
 
@@ -160,6 +162,7 @@ class EvidenceRecorder:
             self._items.clear()
             self._by_id.clear()
             self._redacted.clear()
+            self._serialized.clear()
 
     # -- redaction, once per exchange --------------------------------------------------------------
 
@@ -177,14 +180,27 @@ class EvidenceRecorder:
             self._redacted[exchange.id] = (exchange, redacted)
         return redacted
 
-    def redact_ahead(self, keep_going: Callable[[], bool] = lambda: True) -> None:
-        """Redact what was recorded so far and not yet redacted, while `keep_going()` holds."""
+    def serialized(self, exchange: Exchange) -> SerializedExchange:
+        """The exchange's entries in the evidence files, from its redacted form, computed once."""
+        from conformance.evidence.export import serialize
+
         with self._lock:
-            todo = [e for e in self._items if e.id not in self._redacted]
+            cached = self._serialized.get(exchange.id)
+        if cached is not None and cached[0] is exchange:
+            return cached[1]
+        entries = serialize(self.redacted(exchange))
+        with self._lock:
+            self._serialized[exchange.id] = (exchange, entries)
+        return entries
+
+    def redact_ahead(self, keep_going: Callable[[], bool] = lambda: True) -> None:
+        """Redact and serialize what was recorded so far and not yet, while `keep_going()` holds."""
+        with self._lock:
+            todo = [e for e in self._items if e.id not in self._serialized]
         for exchange in todo:
             if not keep_going():
                 return
-            self.redacted(exchange)
+            self.serialized(exchange)
 
     # -- export ------------------------------------------------------------------------------------
 
@@ -192,7 +208,7 @@ class EvidenceRecorder:
         """Write `evidence.json` and `evidence.har` (redacted) into `directory`; returns their paths."""
         from conformance.evidence.export import write_evidence
 
-        return write_evidence(self.exchanges(scenario=scenario), directory, redacted=self.redacted)
+        return write_evidence(self.exchanges(scenario=scenario), directory, serialized=self.serialized)
 
 
 def _server_exchange(

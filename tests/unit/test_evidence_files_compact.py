@@ -39,3 +39,26 @@ def test_both_files_are_one_compact_line_holding_the_exports(tmp_path: Path) -> 
         assert "Renée" in text  # as written, not escaped
     assert json.loads(json_path.read_text(encoding="utf-8"))["exchanges"] == to_json(items)
     assert json.loads(har_path.read_text(encoding="utf-8")) == to_har(items)
+
+
+def test_files_joined_from_entries_are_byte_for_byte_json_dumps_of_the_documents(tmp_path: Path) -> None:
+    """The files are joined from each exchange's entries (serialized ahead, while the campaign waits):
+    the same bytes as `json.dumps` of the whole documents, with no exchange as with several."""
+    import conformance
+    from conformance.evidence.export import REDACTION_NOTE
+
+    def dumped(document: object) -> str:
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    for count in (0, 1, 3):
+        items = exchanges()[:count]
+        json_path, har_path = write_evidence(items, tmp_path / str(count))
+        document = {
+            "format": "psc-conformance-evidence",
+            "version": 1,
+            "generator": {"name": "psc-conformance", "version": conformance.__version__},
+            "redaction": REDACTION_NOTE,
+            "exchanges": to_json(items),
+        }
+        assert json_path.read_text(encoding="utf-8") == dumped(document)
+        assert har_path.read_text(encoding="utf-8") == dumped(to_har(items))
