@@ -221,17 +221,27 @@ def har_entry(v: ExchangeView) -> dict[str, Any]:
 
 def to_har(exchanges: Iterable[Exchange], *, max_body: int = DEFAULT_MAX_BODY) -> dict[str, Any]:
     """HAR 1.2 document of `exchanges`, redacted like `to_json`."""
-    return _har_document([view(e, max_body=max_body) for e in exchanges])
+    return _har_document([har_entry(view(e, max_body=max_body)) for e in exchanges])
 
 
-def _har_document(views: Iterable[ExchangeView]) -> dict[str, Any]:
+def _har_document(entries: list[Any]) -> dict[str, Any]:
     return {
         "log": {
             "version": "1.2",
             "creator": {"name": "psc-conformance", "version": conformance.__version__},
-            "entries": [har_entry(v) for v in views],
+            "entries": entries,
             "comment": REDACTION_NOTE,
         }
+    }
+
+
+def _evidence_document(exchanges: list[Any]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "generator": {"name": "psc-conformance", "version": conformance.__version__},
+        "redaction": REDACTION_NOTE,
+        "exchanges": exchanges,
     }
 
 
@@ -268,19 +278,8 @@ def write_evidence(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     json_path, har_path = out / JSON_NAME, out / HAR_NAME
-    header = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "generator": {"name": "psc-conformance", "version": conformance.__version__},
-        "redaction": REDACTION_NOTE,
-    }
-    # The entries are the evidence document's last member: its header, then the array.
-    opening = _compact(header)[:-1] + ',"exchanges":['
-    _write_joined(json_path, opening, [e.evidence for e in entries], "]}")
-    creator = _compact({"name": "psc-conformance", "version": conformance.__version__})
-    opening = '{"log":{"version":"1.2","creator":' + creator + ',"entries":['
-    closing = '],"comment":' + _compact(REDACTION_NOTE) + "}}"
-    _write_joined(har_path, opening, [e.har for e in entries], closing)
+    _write_joined(json_path, _evidence_document, [e.evidence for e in entries])
+    _write_joined(har_path, _har_document, [e.har for e in entries])
     return json_path, har_path
 
 
@@ -290,5 +289,11 @@ def _compact(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
-def _write_joined(path: Path, opening: str, entries: list[str], closing: str) -> None:
+_SLOT: Final = "\x00psc-conformance entries\x00"  # never in a document's own members
+
+
+def _write_joined(path: Path, document: Callable[[list[Any]], Any], entries: list[str]) -> None:
+    """Write `document(entries)` compact, its entries given as JSON text: the document is encoded around a
+    placeholder, which the joined entries replace."""
+    opening, closing = _compact(document([_SLOT])).split(_compact(_SLOT))
     path.write_text(opening + ",".join(entries) + closing + "\n", encoding="utf-8")

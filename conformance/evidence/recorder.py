@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlencode
 
 from conformance.evidence.model import TO_HARNESS, Exchange, TLSDetails
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from conformance.tls.server import Request, Response
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ServerObserver = Callable[["Request", "Response", float, float], None]
 
@@ -171,27 +172,26 @@ class EvidenceRecorder:
         both need it, and `redact_ahead` computes it while the campaign waits on timers."""
         from conformance.evidence.redact import view
 
-        with self._lock:
-            cached = self._redacted.get(exchange.id)
-        if cached is not None and cached[0] is exchange:
-            return cached[1]
-        redacted = view(exchange)
-        with self._lock:
-            self._redacted[exchange.id] = (exchange, redacted)
-        return redacted
+        return self._once(self._redacted, exchange, view)
 
     def serialized(self, exchange: Exchange) -> SerializedExchange:
         """The exchange's entries in the evidence files, from its redacted form, computed once."""
         from conformance.evidence.export import serialize
 
+        return self._once(self._serialized, exchange, lambda e: serialize(self.redacted(e)))
+
+    def _once(
+        self, cache: dict[str, tuple[Exchange, _T]], exchange: Exchange, make: Callable[[Exchange], _T]
+    ) -> _T:
+        """`make(exchange)`, kept by id for as long as that id names this very exchange."""
         with self._lock:
-            cached = self._serialized.get(exchange.id)
+            cached = cache.get(exchange.id)
         if cached is not None and cached[0] is exchange:
             return cached[1]
-        entries = serialize(self.redacted(exchange))
+        made = make(exchange)
         with self._lock:
-            self._serialized[exchange.id] = (exchange, entries)
-        return entries
+            cache[exchange.id] = (exchange, made)
+        return made
 
     def redact_ahead(self, keep_going: Callable[[], bool] = lambda: True) -> None:
         """Redact and serialize what was recorded so far and not yet, while `keep_going()` holds."""
