@@ -22,6 +22,7 @@ import ast
 import ctypes
 import enum
 import os
+import shlex
 import threading
 import time
 import uuid
@@ -373,14 +374,36 @@ def run_workers(
 
 @contextmanager
 def _without_environment_options() -> Iterator[None]:
-    """Hide PYTEST_ADDOPTS from the worker sessions: the coordinator applied it already, and a worker,
-    without the terminal plugin, would refuse its options (`--tb`, `-r`...) as unknown and run nothing."""
+    """Keep only the plugins PYTEST_ADDOPTS names (`-p NAME`) for the worker sessions: the coordinator
+    applied the rest already, and a worker, without the terminal plugin, would refuse those options
+    (`--tb`, `-r`...) as unknown and run nothing; a plugin the user loaded must watch the scenarios too."""
     options = os.environ.pop(ADDOPTS_VARIABLE, None)
+    plugins = plugin_options(options or "")
+    if plugins:
+        os.environ[ADDOPTS_VARIABLE] = shlex.join(plugins)
     try:
         yield
     finally:
+        os.environ.pop(ADDOPTS_VARIABLE, None)
         if options is not None:
             os.environ[ADDOPTS_VARIABLE] = options
+
+
+def plugin_options(options: str) -> list[str]:
+    """The `-p NAME` / `-pNAME` options of a pytest command line, in order (`-p no:X` included)."""
+    try:
+        words = shlex.split(options)
+    except ValueError:
+        return []
+    kept: list[str] = []
+    remaining = iter(words)
+    for word in remaining:
+        if word == "-p":
+            name = next(remaining, None)
+            kept += ["-p", name] if name is not None else []
+        elif word.startswith("-p") and len(word) > 2:
+            kept += ["-p", word[2:]]
+    return kept
 
 
 def _start_one_by_one(threads: list[threading.Thread], link: WorkerLink) -> None:

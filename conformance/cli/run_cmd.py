@@ -37,7 +37,7 @@ from conformance.cli.progress import ProgressDisplay, counterpart_lines
 from conformance.config import Config, load_config, to_document
 from conformance.errors import UsageError
 from conformance.paths import project_root, scenarios_root
-from conformance.report import bundle
+from conformance.report.bundle_files import BUNDLE_FILES, PUBLIC_KEY
 from conformance.roles import Role
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ _OUTPUTS = (
     "pytest.log",
     "sut.log",
     SUT_READY,
-    *sorted(bundle.BUNDLE_FILES),
+    *sorted(BUNDLE_FILES),
 )
 _OUTPUT_DIRS = ("evidence", str(ALLURE_IN_RUN))
 # 128 + SIGINT, the shell's convention for a command stopped by Ctrl-C (BRIEF §4 says nothing of it):
@@ -75,7 +75,12 @@ _COUNTERPART_PORTS = {  # the fixed-port listeners of an external campaign, by t
 }
 # What the end of a normal run imports (junit.xml's requirement cases, the waivers, the summary's texts),
 # loaded while pytest starts: on a second core, instead of before pytest starts or after it ends.
-_NEEDED_AT_THE_END = ("conformance.campaign.waivers", "conformance.report.junit", "conformance.report.i18n")
+_NEEDED_AT_THE_END = (
+    "conformance.campaign.waivers",
+    "conformance.report.junit",
+    "conformance.report.i18n",
+    "conformance.report.bundle",  # cryptography and PyJWT: a tenth of a second before pytest could start
+)
 
 
 def register(sub: Any) -> None:
@@ -226,6 +231,8 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
         raise UsageError("--allure needs allure-pytest: pip install 'psc-conformance[allure]'")
     signing_key = args.signing_key or config.campaign.signing_key
     if signing_key is not None:
+        from conformance.report import bundle
+
         bundle.load_signing_key(signing_key)  # a bad key is a usage error now, not after the campaign
     lang = args.lang or config.campaign.lang
     targets = [str(p) for p in _scenario_dirs(role)]
@@ -256,6 +263,9 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
         "no:threadexception",
         "--rootdir",
         str(project_root()),
+        # Scenario modules named after their path, as the worker sessions name them: the workers find them
+        # imported already instead of importing (and rewriting) each one again.
+        "--import-mode=importlib",
         "-o",
         "addopts=",
         "-q",
@@ -303,6 +313,7 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     doc = _results_or_rescue(
         output, code, end.error, config, role, sut_name, lang, args, journal_upto=end.journal_at_stop
     )
+    from conformance.report import bundle
     from conformance.report.junit import add_requirement_cases
 
     add_requirement_cases(output / "junit.xml", doc, lang=lang)  # a CI's test view shows requirements
@@ -311,7 +322,7 @@ def _run(args: argparse.Namespace, campaign_process: CampaignProcess) -> int:
     if latest_root is not None:
         _point_latest(latest_root, output)
     _print_summary(doc, output, lang)
-    key = bundle.thumbprint(bundle.load_public_key(manifest.parent / bundle.PUBLIC_KEY))
+    key = bundle.thumbprint(bundle.load_public_key(manifest.parent / PUBLIC_KEY))
     print(f"sealed: {manifest.name} signed by key {key} (psc-conformance verify {output})")
     if end.interrupted_by is signal.SIGINT:
         return INTERRUPTED_EXIT

@@ -26,14 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from conformance import __version__
 from conformance.errors import UsageError
+from conformance.report.bundle_files import BUNDLE_FILES, MANIFEST, PUBLIC_KEY, SIGNATURE
 from conformance.standards.jose import b64url
 
-MANIFEST = "manifest.json"
-SIGNATURE = "manifest.jws"
-PUBLIC_KEY = "manifest-key.pem"
 RESULTS = "results.json"
-# The bundle's own files, at its top level only: a `manifest.json` deeper down is evidence like any other.
-BUNDLE_FILES = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
 MANIFEST_VERSION = 1
 JWS_TYP = "JOSE"  # RFC 7515 §9.2.1: a JWS in compact serialization
 MIN_RSA_BITS = 2048

@@ -353,9 +353,18 @@ def test_worker_sessions_ignore_pytest_addopts_and_show_errors_without_parsing_s
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PYTEST_ADDOPTS (common in CI) is the coordinator's: a worker session, without the terminal plugin,
-    refused `--tb` as unknown and ran nothing. An error is shown in Python's own traceback style, and a
-    call the breaker did not send in one line, its reason: no traceback for what never went out."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-rA")
+    refused `--tb` as unknown and ran nothing; only the plugins it names (`-p`) load in the workers too,
+    so they see the scenarios run. An error is shown in Python's own traceback style, and a call the
+    breaker did not send in one line, its reason: no traceback for what never went out."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-rA -p watcher")
+    pytester.makepyfile(
+        watcher="""
+from pathlib import Path
+def pytest_runtest_setup(item):
+    with Path(__file__).with_name("watched.txt").open("a") as watched:
+        watched.write(item.name + "\\n")
+"""
+    )
     pytester.makepyfile(
         test_s="""
 import pytest
@@ -382,3 +391,5 @@ def test_crashes(checks):
     assert scenarios["test_crashes"]["outcome"] == "error"
     assert 'File "' in crash and crash.endswith("KeyError: 'access_token'"), crash  # native style
     assert result.ret == 1
+    watched = (pytester.path / "watched.txt").read_text(encoding="utf-8").split()
+    assert sorted(watched) == ["test_crashes", "test_not_sent"]  # set up once each, in a worker
