@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from conformance.campaign.preload import ForkServer
 from conformance.reference import registry
 from conformance.roles import Role
 
@@ -122,30 +123,32 @@ def run_campaign(
     timeout_s: float = 600,
     jobs: int | None = None,
     niceness: int = 0,
+    server: ForkServer | None = None,
 ) -> CampaignOutcome:
     """One `psc-conformance run` against the embedded reference SUT of `role`, with the fault or
-    variant `name` (and `--jobs` when given), its processes `niceness` lower in priority (`nice`)."""
-    command = [sys.executable, "-m", "conformance", "run", "--role", role.value, "--output", str(output)]
-    nice = shutil.which("nice") if niceness else None
-    if nice is not None:
-        command = [nice, "-n", str(niceness), *command]
+    variant `name` (and `--jobs` when given), its processes `niceness` lower in priority (`nice`): a
+    new interpreter, or a fork of `server` (`conformance.campaign.preload`), which imported it all once."""
+    arguments = ["run", "--role", role.value, "--output", str(output)]
     if name:
-        command += [kind.option, name]
+        arguments += [kind.option, name]
     if jobs is not None:
-        command += ["--jobs", str(jobs)]
+        arguments += ["--jobs", str(jobs)]
     started = time.monotonic()
-    proc = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+    if server is None:
+        status, console = _run_interpreter(arguments, timeout_s, niceness)
+    else:
+        status, console = _run_fork(server, arguments, output, timeout_s, niceness)
     wall = time.monotonic() - started
     results = output / "results.json"
     if not results.exists():
-        detail = proc.stderr.decode(errors="replace")[-2000:]
+        detail = console[-2000:]
         return CampaignOutcome(
-            name, proc.returncode, {}, wall, errors=(f"no results.json: {detail}",), kind=kind, role=role
+            name, status, {}, wall, errors=(f"no results.json: {detail}",), kind=kind, role=role
         )
     doc: dict[str, Any] = json.loads(results.read_text(encoding="utf-8"))
     return CampaignOutcome(
         name=name,
-        exit_status=proc.returncode,
+        exit_status=status,
         verdicts={r["id"]: r["verdict"] for r in doc["requirements"]},
         wall_time_s=wall,
         scenario_durations={s["nodeid"]: s["duration_s"] for s in doc["scenarios"]},
@@ -154,6 +157,32 @@ def run_campaign(
         failed_checks=tuple(_failed_checks(doc)),
         role=role,
     )
+
+
+def _run_interpreter(arguments: list[str], timeout_s: float, niceness: int) -> tuple[int, str]:
+    """`python -m conformance ARGUMENTS`: its exit status and its standard error."""
+    command = [sys.executable, "-m", "conformance", *arguments]
+    nice = shutil.which("nice") if niceness else None
+    if nice is not None:
+        command = [nice, "-n", str(niceness), *command]
+    proc = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+    return proc.returncode, proc.stderr.decode(errors="replace")
+
+
+def _run_fork(
+    server: ForkServer, arguments: list[str], output: Path, timeout_s: float, niceness: int
+) -> tuple[int, str]:
+    """`psc-conformance ARGUMENTS` as a fork of `server`: its exit status and its output (kept beside
+    the run's directory)."""
+    console = output.with_name(f"{output.name}.console.txt")
+    try:
+        status = server.run(arguments, console, niceness=niceness, timeout_s=timeout_s)
+    except RuntimeError as exc:
+        return -1, str(exc)
+    try:
+        return status, console.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return status, f"no output ({exc})"
 
 
 def _failed_checks(doc: dict[str, Any]) -> list[str]:
@@ -204,7 +233,8 @@ def run_campaigns(
     niceness: int = 0,
 ) -> Campaigns:
     """Campaigns of both matrices in one pool: they mostly wait on the SUT's short timers, so running
-    several at a time costs little CPU. The slowest go first, so that the pool ends together.
+    several at a time costs little CPU. The slowest go first, so that the pool ends together. Each is a
+    fork of one process that imported the campaigns' modules once (`conformance.campaign.preload`).
 
     `campaign_jobs` is each campaign's `--jobs`; `niceness` lowers their priority (a pool in the
     background of other work)."""
@@ -217,13 +247,14 @@ def run_campaigns(
             role=job.role,
             jobs=campaign_jobs,
             niceness=niceness,
+            server=server,
         )
         if progress is not None:
             progress(outcome)
         return outcome
 
     ordered = sorted(dict.fromkeys(jobs), key=lambda job: -_expected_duration(job))
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+    with ForkServer() as server, ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return dict(zip(ordered, pool.map(one, ordered), strict=True))
 
 

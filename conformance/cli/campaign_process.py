@@ -12,10 +12,15 @@ processes), so that the SUTs it starts in sessions of their own are found and st
 when pytest itself was killed, and never those of another campaign on the same host; and a temporary
 directory of its own (TMPDIR), removed afterwards, so that two campaigns share no file and a killed
 one leaves none.
+
+A process that has imported the campaign's modules already (a fork server's child: `conformance.campaign.
+preload`) starts pytest by fork instead, the same command run without a new interpreter importing them
+again (a second of CPU per campaign, which a matrix of a hundred campaigns pays a hundred times).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -25,12 +30,13 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any, Final, Self
+from typing import IO, Any, Final, NoReturn, Protocol, Self
 
 RUN_TAG: Final = "PSC_CONFORMANCE_RUN"
 STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -39,6 +45,28 @@ STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_S: Final = 10.0
 _POLL_S: Final = 0.1
 _PROC = Path("/proc")
+LAUNCH_MODULE: Final = "conformance.campaign.launch"
+# Set in a process that preloaded the campaign's modules: what a forked pytest process runs, with the
+# arguments of `python -m conformance.campaign.launch ARGS` (`fork_launches`).
+_forked_launch: Callable[[Sequence[str]], NoReturn] | None = None
+
+
+def fork_launches(main: Callable[[Sequence[str]], NoReturn] | None) -> None:
+    """From now on, start `python -m conformance.campaign.launch ARGS` as a fork of this process running
+    `main(ARGS)` (None: as a new interpreter again). Only for a process whose imports are the launch's
+    own, and that runs no other thread when it forks."""
+    global _forked_launch
+    _forked_launch = main
+
+
+class _Child(Protocol):
+    """What the supervisor needs of pytest's process: a `subprocess.Popen`, or a forked one."""
+
+    pid: int
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def poll(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -104,15 +132,20 @@ class CampaignProcess:
         if self.signals:  # stopped before the campaign started
             return CampaignEnd(None, _interrupted(self.signals[0]), self.signals[0])
         scratch = tempfile.mkdtemp(prefix="psc-conformance-run-")
-        with _children_heed_sigint():
-            child = subprocess.Popen(
-                argv,
-                env={**env, RUN_TAG: self.tag, "TMPDIR": scratch},
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                process_group=0,
-            )
+        child_env = {**env, RUN_TAG: self.tag, "TMPDIR": scratch}
+        child: _Child
+        if _forked_launch is not None and list(argv[1:3]) == ["-m", LAUNCH_MODULE]:
+            child = ForkedChild.start(_forked_launch, argv[3:], env=child_env, stdout=stdout, stderr=stderr)
+        else:
+            with _children_heed_sigint():
+                child = subprocess.Popen(
+                    argv,
+                    env=child_env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    process_group=0,
+                )
         try:
             return self._supervise(child, bound_s, journal, on_tick)
         finally:
@@ -124,7 +157,7 @@ class CampaignProcess:
 
     def _supervise(
         self,
-        child: subprocess.Popen[bytes],
+        child: _Child,
         bound_s: float,
         journal: Path | None,
         on_tick: Callable[[], None] | None,
@@ -210,10 +243,108 @@ def _say(message: str) -> None:
     print(f"psc-conformance: {message}", file=sys.stderr, flush=True)
 
 
-def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _signal_group(child: _Child, sig: signal.Signals) -> None:
     """Signal pytest's process group (its id is pytest's pid, reserved until pytest is waited for)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, sig)
+
+
+class ForkedChild:
+    """pytest's process as a fork of this one, as `subprocess.Popen` would have started it: a process group
+    of its own, standard input from /dev/null, the output redirected, the environment `env`, the stop
+    signals back to their defaults (SIGINT raising KeyboardInterrupt), and none of this process's exit
+    handlers."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(
+        cls,
+        main: Callable[[Sequence[str]], NoReturn],
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        stdout: IO[bytes] | None,
+        stderr: IO[bytes] | int | None,
+    ) -> ForkedChild:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # what this process wrote is written once, by it
+        pid = os.fork()
+        if pid:
+            with contextlib.suppress(OSError):  # as the child does: whichever runs first
+                os.setpgid(pid, pid)
+            return cls(pid)
+        try:  # the child: never returns
+            os.setpgid(0, 0)
+            _redirect(0, os.open(os.devnull, os.O_RDONLY))
+            if stdout is not None:
+                _redirect(1, os.dup(stdout.fileno()))
+            if stderr == subprocess.STDOUT:
+                os.dup2(1, 2)
+            elif stderr is not None and not isinstance(stderr, int):
+                _redirect(2, os.dup(stderr.fileno()))
+            os.environ.clear()
+            os.environ.update(env)
+            tempfile.tempdir = None  # TMPDIR is read anew
+            for sig in STOP_SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN or sig is signal.SIGINT:
+                    signal.signal(sig, signal.default_int_handler if sig is signal.SIGINT else signal.SIG_DFL)
+            atexit._clear()
+            main(args)  # ends the process itself, with os._exit
+        except SystemExit as exc:  # `main` left it to the interpreter: what the interpreter would do
+            for thread in threading.enumerate():
+                if thread is not threading.current_thread() and not thread.daemon:
+                    thread.join()
+            atexit._run_exitfuncs()
+            _flush_standard_streams()
+            os._exit(_exit_code(exc.code))
+        except BaseException:  # whatever happened, the child ends here, and says why
+            traceback.print_exc()
+            _flush_standard_streams()
+        os._exit(70)  # EX_SOFTWARE: `main` returned, or failed
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid == self.pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            time.sleep(_FORK_POLL_S)
+        return code
+
+
+_FORK_POLL_S: Final = 0.01
+
+
+def _exit_code(code: object) -> int:
+    """The status the interpreter exits with for `sys.exit(code)`."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _flush_standard_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _redirect(target: int, source: int) -> None:
+    os.dup2(source, target)
+    if source != target:
+        os.close(source)
 
 
 def tagged_processes(name: str, value: str) -> list[int]:
@@ -259,4 +390,12 @@ def _send(pids: Sequence[int], sig: signal.Signals) -> None:
                 os.kill(pid, sig)
 
 
-__all__ = ["RUN_TAG", "CampaignEnd", "CampaignProcess", "stop_tagged", "tagged_processes"]
+__all__ = [
+    "RUN_TAG",
+    "CampaignEnd",
+    "CampaignProcess",
+    "ForkedChild",
+    "fork_launches",
+    "stop_tagged",
+    "tagged_processes",
+]
