@@ -23,7 +23,6 @@ handshake).
 
 from __future__ import annotations
 
-import errno
 import ssl
 import threading
 import time
@@ -33,6 +32,7 @@ from typing import Final
 import httpx
 
 from conformance.evidence.client import bounded_transport, describe_error, within_deadline
+from conformance.evidence.failures import failure_of
 
 DEFAULT_THRESHOLD: Final = 2  # one timeout may be a hiccup; two in a row, with nothing between, are not
 DEFAULT_COOLDOWN_S: Final = 5.0  # then 10, 20, 40, 60: a trial call to a silent SUT costs its deadline
@@ -51,17 +51,9 @@ class SutUnresponsive(Exception):
 
 
 def gave_no_sign_of_life(exc: BaseException) -> bool:
-    """A timeout of any phase (a total deadline included) or a refused connection: the SUT said nothing."""
-    if isinstance(exc, httpx.TimeoutException):
-        return True
-    if isinstance(exc, httpx.ConnectError):
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", 0) == errno.ECONNREFUSED:
-                return True
-            cause = cause.__cause__ or cause.__context__
-        return "Connection refused" in str(exc)
-    return False
+    """A timeout of any phase (a total deadline included), or nothing there to talk to (refused, no route,
+    name unknown): the SUT said nothing (`failures.Failure.silent`)."""
+    return isinstance(exc, httpx.TransportError) and failure_of(exc).silent
 
 
 class SutBreaker:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from conformance.evidence.client import EXCHANGE_ID
+from conformance.evidence.failures import Failure, failure_of
 
 
 def exchange_of(answer: httpx.Response | None) -> str | None:
@@ -45,6 +46,7 @@ class Call:
     started_at: float
     ended_at: float
     error: str = ""
+    failure: Failure | None = None  # with no answer: how the call ended
 
     @property
     def status(self) -> int | None:
@@ -65,5 +67,5 @@ def timed(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Call:
     try:
         answer = client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
-        return Call(None, started, time.time(), f"{type(exc).__name__}: {exc}")
+        return Call(None, started, time.time(), f"{type(exc).__name__}: {exc}", failure_of(exc))
     return Call(answer, started, time.time())

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from conformance.campaign.verdicts import Status
-from conformance.evidence.calls import Call
+from conformance.evidence.calls import Call, Failure
 from conformance.roles.provider.conditions.authentification import unauthenticated_client_refused
 
 
@@ -17,9 +17,27 @@ def answered(status: int, body: object = None) -> Call:
 @pytest.mark.parametrize(
     "call",
     [
-        Call(None, 1.0, 2.0, "ConnectError: [SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] handshake failure"),
-        Call(None, 1.0, 2.0, "ReadError: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] certificate required"),
-        Call(None, 1.0, 2.0, "RemoteProtocolError: Server disconnected without sending a response."),
+        Call(
+            None,
+            1.0,
+            2.0,
+            "ConnectError: [SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] handshake failure",
+            Failure.CUT,
+        ),
+        Call(
+            None,
+            1.0,
+            2.0,
+            "ReadError: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] certificate required",
+            Failure.CUT,
+        ),
+        Call(
+            None,
+            1.0,
+            2.0,
+            "RemoteProtocolError: Server disconnected without sending a response.",
+            Failure.CUT,
+        ),
         answered(401, {"error": "invalid_client"}),
         answered(400, {"error": "invalid_request"}),
         answered(400, None),  # a TLS terminator's HTML page is still a refusal
@@ -43,7 +61,12 @@ def test_a_token_or_another_status_fails(call: Call, said: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "error", ["ReadTimeout: The read operation timed out", "ConnectError: [Errno 111] Connection refused"]
+    ("error", "failure"),
+    [
+        ("ReadTimeout: The read operation timed out", Failure.TIMEOUT),
+        ("ConnectError: [Errno 111] Connection refused", Failure.UNREACHABLE),
+        ("ConnectError: [Errno 101] Le réseau n'est pas accessible", Failure.UNREACHABLE),  # never by text
+    ],
 )
-def test_no_answer_is_inconclusive(error: str) -> None:
-    assert unauthenticated_client_refused(Call(None, 1.0, 2.0, error), "revoked").inconclusive
+def test_no_answer_is_inconclusive(error: str, failure: Failure) -> None:
+    assert unauthenticated_client_refused(Call(None, 1.0, 2.0, error, failure), "revoked").inconclusive

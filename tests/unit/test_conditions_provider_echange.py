@@ -11,7 +11,7 @@ import pytest
 from conformance.campaign.conditions import Strength
 from conformance.campaign.verdicts import Status
 from conformance.counterparts.observations import Observation
-from conformance.evidence.calls import Call
+from conformance.evidence.calls import Call, Failure
 from conformance.evidence.model import TO_HARNESS, Exchange
 from conformance.roles.provider.conditions.echange import (
     AtPsc,
@@ -44,8 +44,8 @@ def answered(status: int, body: Any = None, headers: dict[str, str] | None = Non
     return Call(answer, 9.0, end)
 
 
-def no_answer(error: str) -> Call:
-    return Call(None, 9.0, 10.0, error)
+def no_answer(error: str, failure: Failure = Failure.TIMEOUT) -> Call:
+    return Call(None, 9.0, 10.0, error, failure)
 
 
 def success(**changes: Any) -> dict[str, Any]:

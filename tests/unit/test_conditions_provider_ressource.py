@@ -7,7 +7,7 @@ import pytest
 
 from conformance.campaign.conditions import Condition
 from conformance.campaign.verdicts import Status
-from conformance.evidence.calls import Call
+from conformance.evidence.calls import Call, Failure
 from conformance.roles.provider.conditions.ressource import (
     ApiCall,
     Handling,
@@ -49,8 +49,8 @@ def response(status: int, *, challenge: str | list[str] | None = None) -> httpx.
     return reply
 
 
-def unanswered(error: str) -> Call:
-    return Call(None, 0.0, 0.1, error)
+def unanswered(error: str, failure: Failure = Failure.CUT) -> Call:
+    return Call(None, 0.0, 0.1, error, failure)
 
 
 def trial(call: Call, presented: str = "a token") -> ApiCall:
@@ -69,8 +69,8 @@ def trial(call: Call, presented: str = "a token") -> ApiCall:
         (answered(500), Handling.REFUSED),
         (unanswered(HANDSHAKE_ALERT), Handling.CUT),
         (unanswered("RemoteProtocolError: Server disconnected without sending a response."), Handling.CUT),
-        (unanswered("ReadTimeout: timed out"), Handling.SILENT),
-        (unanswered("ConnectError: [Errno 111] Connection refused"), Handling.SILENT),
+        (unanswered("ReadTimeout: timed out", Failure.TIMEOUT), Handling.SILENT),
+        (unanswered("ConnectError: [Errno 111] Connection refused", Failure.UNREACHABLE), Handling.SILENT),
     ],
 )
 def test_handling_tells_a_refusal_from_silence(call: Call, expected: Handling) -> None:
@@ -82,7 +82,11 @@ def test_handling_tells_a_refusal_from_silence(call: Call, expected: Handling) -
 
 def test_a_served_valid_token_is_the_prerequisite() -> None:
     assert rs_serves_valid_harness_token(trial(answered(200))).status is Status.PASSED
-    for call in (answered(401), unanswered(HANDSHAKE_ALERT), unanswered("ReadTimeout: timed out")):
+    for call in (
+        answered(401),
+        unanswered(HANDSHAKE_ALERT),
+        unanswered("ReadTimeout: timed out", Failure.TIMEOUT),
+    ):
         judgement = rs_serves_valid_harness_token(trial(call))
         assert judgement.status is Status.INCONCLUSIVE  # never a failure: the harness may not be trusted
         assert "configured to trust it" in judgement.root_cause
@@ -106,7 +110,7 @@ def test_any_refusal_passes_a_refusal_rule(rule: Condition, call: Call) -> None:
 
 @pytest.mark.parametrize("rule", REFUSALS, ids=lambda c: c.name)
 def test_silence_is_not_judged(rule: Condition) -> None:
-    judgement = rule(trial(unanswered("ReadTimeout: timed out")))
+    judgement = rule(trial(unanswered("ReadTimeout: timed out", Failure.TIMEOUT)))
     assert judgement.status is Status.INCONCLUSIVE and "ReadTimeout" in judgement.root_cause
 
 
@@ -137,7 +141,7 @@ def test_the_ans_hex_form_is_a_reading() -> None:
     accepted = rule(trial(answered(200)))
     assert accepted.status is Status.FAILED and "RFC 8705 §3.1" in accepted.message
     assert rule(trial(answered(401))).status is Status.PASSED
-    assert rule(trial(unanswered("ReadTimeout: timed out"))).status is Status.INCONCLUSIVE
+    assert rule(trial(unanswered("ReadTimeout: timed out", Failure.TIMEOUT))).status is Status.INCONCLUSIVE
 
 
 # -- RFC 6750 challenges ------------------------------------------------------------------------------------

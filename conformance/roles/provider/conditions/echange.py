@@ -55,7 +55,6 @@ ACCESS_TOKEN_TYPE: Final = rfc8693.ACCESS_TOKEN
 MODERN_TLS: Final = ("TLSv1.2", "TLSv1.3")
 LIFETIME_RANGE_S: Final = (3600, 14400)  # IG standards: an API token lives 1 to 4 hours
 # A transport error that says nothing of the SUT's decision: it never answered, or could not be reached.
-NO_ANSWER_MARKERS: Final = ("Timeout", "Connection refused", "Name or service not known", "No route to host")
 INTROSPECTION_DEVIATIONS: Final = {  # what PSC notes of an introspection request (rfc7662.parse_request)
     "introspection_request.query_parameters",
     "introspection_request.duplicate_parameter",
@@ -92,7 +91,7 @@ def issued_token(call: Call) -> str | None:
 
 def did_not_answer(call: Call) -> bool:
     """No answer, and nothing the SUT decided: a timeout, or the endpoint unreachable."""
-    return call.answer is None and any(marker in call.error for marker in NO_ANSWER_MARKERS)
+    return call.answer is None and (call.failure is None or call.failure.silent)
 
 
 def describe(call: Call) -> str:

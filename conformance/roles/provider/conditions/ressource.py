@@ -44,16 +44,6 @@ NOT_TRUSTED_ROOT_CAUSE: Final = (
     "configured to trust it? docs/connecting-a-provider.md)"
 )
 
-# Transport errors that are no verdict of the SUT: it never answered, or could not be reached.
-_UNREACHABLE: Final = (
-    "Connection refused",
-    "Errno 111",
-    "Name or service not known",
-    "nodename nor servname",
-    "No route to host",
-    "Network is unreachable",
-)
-
 
 class Handling(StrEnum):
     """What the resource server did with a call."""
@@ -67,10 +57,7 @@ class Handling(StrEnum):
 def handling(call: Call) -> Handling:
     if call.answer is not None:
         return Handling.SERVED if 200 <= call.answer.status_code < 300 else Handling.REFUSED
-    kind = call.error.partition(":")[0]
-    if kind.endswith("Timeout") or any(marker in call.error for marker in _UNREACHABLE):
-        return Handling.SILENT
-    return Handling.CUT
+    return Handling.SILENT if call.failure is None or call.failure.silent else Handling.CUT
 
 
 @dataclass(frozen=True)
