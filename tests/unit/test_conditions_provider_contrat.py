@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from conformance.campaign.verdicts import Status
-from conformance.evidence.calls import Call
+from conformance.evidence.calls import Call, Failure
 from conformance.negative_inputs import NegativeCase
 from conformance.openapi import (
     API_PSC_BASELINE_NAME,
@@ -75,8 +75,8 @@ def answer(
     return httpx.Response(status, json=body, headers=headers, request=request)
 
 
-def called(response: httpx.Response | None, error: str = "") -> ApiCall:
-    return ApiCall("a valid SessionData", Call(response, 0.0, 0.1, error))
+def called(response: httpx.Response | None, error: str = "", failure: Failure | None = None) -> ApiCall:
+    return ApiCall("a valid SessionData", Call(response, 0.0, 0.1, error, failure))
 
 
 # -- the token ---------------------------------------------------------------------------------------------
@@ -166,7 +166,9 @@ def test_a_refusal_explained_by_the_token_is_not_the_apis_failure() -> None:
     # a token the API could use, and yet served: judged as usual
     served = signsessiondata_signs_the_session(SignCall(called(answer(200, SIGNED)), SENT, problems))
     assert served.status is Status.PASSED
-    timeout = signsessiondata_signs_the_session(SignCall(called(None, "ReadTimeout: timed out"), SENT))
+    timeout = signsessiondata_signs_the_session(
+        SignCall(called(None, "ReadTimeout: timed out", Failure.TIMEOUT), SENT)
+    )
     assert timeout.status is Status.INCONCLUSIVE
 
 
@@ -235,7 +237,7 @@ def test_an_invalid_body_must_not_be_served() -> None:
     assert rule(CASE, called(answer(500))).status is Status.PASSED  # not served: the reading judges the 500
     served = rule(CASE, called(answer(200, SIGNED)))
     assert served.status is Status.FAILED and "missing:nationalId" in served.message
-    assert rule(CASE, called(None, "ReadTimeout: timed out")).status is Status.INCONCLUSIVE
+    assert rule(CASE, called(None, "ReadTimeout: timed out", Failure.TIMEOUT)).status is Status.INCONCLUSIVE
 
 
 def test_an_invalid_body_should_get_a_4xx() -> None:
@@ -244,7 +246,10 @@ def test_an_invalid_body_should_get_a_4xx() -> None:
     assert rule(CASE, called(answer(422))).status is Status.PASSED
     server_error = rule(CASE, called(answer(500)))
     assert server_error.status is Status.FAILED and "server error" in server_error.message
-    assert rule(CASE, called(None, "RemoteProtocolError: Server disconnected")).status is Status.FAILED
+    assert (
+        rule(CASE, called(None, "RemoteProtocolError: Server disconnected", Failure.CUT)).status
+        is Status.FAILED
+    )
     assert rule(CASE, called(answer(200, SIGNED))).status is Status.INCONCLUSIVE
 
 
@@ -266,7 +271,10 @@ def test_a_stack_trace_in_the_body_warns(body: str) -> None:
 def test_a_plain_error_is_no_stack_trace() -> None:
     plain = answer(400, {"code": "invalid_request", "message": "nationalId is missing; at least four fields"})
     assert no_stack_trace_in_answer(CASE, called(plain)).status is Status.PASSED
-    assert no_stack_trace_in_answer(CASE, called(None, "ReadError: reset")).status is Status.INCONCLUSIVE
+    assert (
+        no_stack_trace_in_answer(CASE, called(None, "ReadError: reset", Failure.CUT)).status
+        is Status.INCONCLUSIVE
+    )
 
 
 # -- the baseline is the upstream document, read leniently -------------------------------------------------
