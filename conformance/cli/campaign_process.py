@@ -307,8 +307,11 @@ class ForkedChild:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
+            try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else (SIGCHLD ignored): ended, its status lost
+                self.returncode = _STATUS_LOST
+            else:
                 if pid == self.pid:
                     self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -323,6 +326,7 @@ class ForkedChild:
 
 
 _FORK_POLL_S: Final = 0.01
+_STATUS_LOST: Final = 255
 
 
 def _exit_code(code: object) -> int:

@@ -5,6 +5,8 @@ one stopped at its bound still leaves its report. Linux only: fork, and the proc
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,3 +67,41 @@ def test_a_forked_campaign_past_its_bound_is_stopped_with_its_report(
     validate_results(doc)
     assert doc["campaign"]["complete"] is False
     assert (output / "manifest.json").exists()
+
+
+_FORKED_CHILD_SCRIPT = """
+import os, signal, subprocess, sys, tempfile
+from conformance.cli.campaign_process import ForkedChild
+
+def show(args):
+    interrupts = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print(os.environ["PSC_X"], os.getpgrp() == os.getpid(), interrupts, *args)
+    sys.stdout.flush()
+    os._exit(7)
+
+def leave(args):
+    raise SystemExit(3)
+
+def fail(args):
+    raise RuntimeError("broken")
+
+signal.signal(signal.SIGINT, lambda signum, frame: None)  # the supervisor's handler: not the child's
+with tempfile.TemporaryFile() as out:
+    statuses = [
+        ForkedChild.start(main, ["a"], env={"PSC_X": "y"}, stdout=out, stderr=subprocess.STDOUT).wait(30)
+        for main in (show, leave, fail)
+    ]
+    out.seek(0)
+    print(statuses, out.read().decode())
+"""
+
+
+def test_a_forked_child_starts_as_popen_would_and_ends_with_its_status() -> None:
+    """In a process of one thread, as a fork server's child is: its own process group, the environment
+    given, SIGINT back to KeyboardInterrupt, the output redirected; the status of os._exit, of
+    SystemExit, or 70 when the entry point failed (its traceback in the output)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _FORKED_CHILD_SCRIPT], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.startswith("[7, 3, 70]"), result.stdout + result.stderr
+    assert "y True True a" in result.stdout and "RuntimeError: broken" in result.stdout
