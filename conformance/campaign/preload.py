@@ -14,7 +14,6 @@ status as `subprocess` gives it: negative for a signal). It ends when its standa
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
 import json
@@ -112,11 +111,16 @@ class ForkServer:
         raise RuntimeError(f"the command (pid {pid}) outlived SIGKILL by {STOP_GRACE_S:g} s")
 
     def close(self) -> None:
-        """End the server (commands under way run on to their end)."""
+        """End the server once the commands under way have ended (at most STOP_GRACE_S later: then it is
+        killed, and they run on alone)."""
         if self._process.stdin is not None:
             with contextlib.suppress(OSError):
                 self._process.stdin.close()
-        self._process.wait()
+        try:
+            self._process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:  # a command outlived its caller's bound: the server goes anyway
+            self._process.kill()
+            self._process.wait()
         self._reader.join()
 
     def __enter__(self) -> ForkServer:
@@ -180,17 +184,14 @@ def _answer(event: dict[str, Any]) -> None:
 
 
 def _fork(request: dict[str, Any]) -> int:
+    from conformance.cli.campaign_process import live_as_forked_child
+
     sys.stdout.flush()
     pid = os.fork()
     if pid:
         return pid
-    try:  # the child: never returns
-        _run_command(request["arguments"], Path(request["console"]), int(request["niceness"]))
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    os._exit(70)
+    arguments, console, niceness = request["arguments"], Path(request["console"]), int(request["niceness"])
+    live_as_forked_child(lambda: _run_command(arguments, console, niceness))
 
 
 def _run_command(arguments: Sequence[str], console: Path, niceness: int) -> NoReturn:
@@ -206,17 +207,8 @@ def _run_command(arguments: Sequence[str], console: Path, niceness: int) -> NoRe
         for descriptor in descriptors:
             os.dup2(source, descriptor)
         os.close(source)
-    atexit._clear()  # the server's; the command's own run at its end
     campaign_process.fork_launches(launch.main)
-    try:
-        status = main(list(arguments))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(status)
+    sys.exit(main(list(arguments)))
 
 
 if __name__ == "__main__":

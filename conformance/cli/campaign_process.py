@@ -291,19 +291,10 @@ class ForkedChild:
             for sig in STOP_SIGNALS:
                 if signal.getsignal(sig) is not signal.SIG_IGN or sig is signal.SIGINT:
                     signal.signal(sig, signal.default_int_handler if sig is signal.SIGINT else signal.SIG_DFL)
-            atexit._clear()
-            main(args)  # ends the process itself, with os._exit
-        except SystemExit as exc:  # `main` left it to the interpreter: what the interpreter would do
-            for thread in threading.enumerate():
-                if thread is not threading.current_thread() and not thread.daemon:
-                    thread.join()
-            atexit._run_exitfuncs()
-            _flush_standard_streams()
-            os._exit(_exit_code(exc.code))
-        except BaseException:  # whatever happened, the child ends here, and says why
+        except BaseException:
             traceback.print_exc()
-            _flush_standard_streams()
-        os._exit(70)  # EX_SOFTWARE: `main` returned, or failed
+            os._exit(FORKED_BODY_FAILED)
+        live_as_forked_child(lambda: main(args))  # `main` ends the process itself, with os._exit
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -327,6 +318,31 @@ class ForkedChild:
 
 _FORK_POLL_S: Final = 0.01
 _STATUS_LOST: Final = 255
+FORKED_BODY_FAILED: Final = 70  # EX_SOFTWARE: a forked child's body raised
+
+
+def live_as_forked_child(body: Callable[[], object]) -> NoReturn:
+    """The rest of a forked child's life: `body`, then the end the interpreter would give a process of its
+    own. Only the exit handlers registered meanwhile run (not those inherited from the parent); the
+    standard streams are flushed; the status is that of SystemExit (its non-daemon threads joined first),
+    0 when `body` returns, 70 with the traceback when it raises. Never returns to the parent's code."""
+    atexit._clear()
+    status = FORKED_BODY_FAILED
+    try:
+        body()
+        status = 0
+    except SystemExit as exc:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
+        status = _exit_code(exc.code)
+    except BaseException:
+        traceback.print_exc()
+    try:
+        atexit._run_exitfuncs()
+        _flush_standard_streams()
+    finally:
+        os._exit(status)
 
 
 def _exit_code(code: object) -> int:
@@ -400,6 +416,7 @@ __all__ = [
     "CampaignProcess",
     "ForkedChild",
     "fork_launches",
+    "live_as_forked_child",
     "stop_tagged",
     "tagged_processes",
 ]

@@ -53,6 +53,12 @@ class Call:
         return None if self.answer is None else self.answer.status_code
 
     @property
+    def silent(self) -> bool:
+        """No answer, and nothing the SUT did: a timeout, or nothing there to talk to (`Failure.silent`).
+        A call whose end is not known counts as silent: nothing to judge."""
+        return self.answer is None and (self.failure is None or self.failure.silent)
+
+    @property
     def exchange_id(self) -> str | None:
         return exchange_of(self.answer)
 

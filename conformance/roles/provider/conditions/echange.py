@@ -91,7 +91,7 @@ def issued_token(call: Call) -> str | None:
 
 def did_not_answer(call: Call) -> bool:
     """No answer, and nothing the SUT decided: a timeout, or the endpoint unreachable."""
-    return call.answer is None and (call.failure is None or call.failure.silent)
+    return call.silent
 
 
 def describe(call: Call) -> str:

@@ -57,7 +57,7 @@ class Handling(StrEnum):
 def handling(call: Call) -> Handling:
     if call.answer is not None:
         return Handling.SERVED if 200 <= call.answer.status_code < 300 else Handling.REFUSED
-    return Handling.SILENT if call.failure is None or call.failure.silent else Handling.CUT
+    return Handling.SILENT if call.silent else Handling.CUT
 
 
 @dataclass(frozen=True)
