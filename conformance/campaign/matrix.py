@@ -66,6 +66,9 @@ class CampaignOutcome:
     kind: Kind = Kind.FAULT
     failed_checks: tuple[str, ...] = ()  # "<requirement> <scenario> :: <check>: <message>", failed ones
     role: Role = Role.CONSUMER
+    # "<requirement> <scenario> :: <condition>: <root cause>", for each inconclusive one: why it was not
+    # judged, which a matrix prints when a campaign leaves a requirement unjudged
+    unjudged: tuple[str, ...] = ()
 
     @property
     def fault(self) -> str | None:
@@ -156,6 +159,7 @@ def run_campaign(
         kind=kind,
         failed_checks=tuple(_failed_checks(doc)),
         role=role,
+        unjudged=tuple(_unjudged(doc)),
     )
 
 
@@ -183,6 +187,17 @@ def _run_fork(
         return status, console.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return status, f"no output ({exc})"
+
+
+def _unjudged(doc: dict[str, Any]) -> list[str]:
+    """Why each inconclusive requirement of a results.json was not judged, one line per blockage."""
+    lines = []
+    for requirement in doc["requirements"]:
+        for blockage in requirement.get("inconclusive", ()):
+            test = str(blockage.get("scenario", "")).rsplit("::", 1)[-1]
+            cause = " ".join(str(blockage.get("root_cause", "")).split())
+            lines.append(f"{requirement['id']} {test} :: {blockage.get('condition')}: {cause}")
+    return lines
 
 
 def _failed_checks(doc: dict[str, Any]) -> list[str]:

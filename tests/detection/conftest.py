@@ -31,7 +31,7 @@ CAMPAIGN_JOBS = int(os.environ.get("PSC_MATRIX_CAMPAIGN_JOBS", "4"))
 # outweighing it six to one.
 # At 5, the tests in front, slowed by the pool, ended 230 s after it, alone on one core; at 10 both end
 # together (docs/performance.md).
-NICENESS = int(os.environ.get("PSC_MATRIX_NICENESS", "10"))
+NICENESS = int(os.environ.get("PSC_MATRIX_NICENESS", "5"))
 _POOL = pytest.StashKey[Future[Campaigns]]()
 _DIRECTORY = pytest.StashKey[Path]()
 

@@ -13,7 +13,10 @@ def assert_reference_is_clean(reference: CampaignOutcome, role: Role) -> None:
     automatic requirement untested."""
     assert reference.exit_status == 0, reference.errors
     assert reference.failing == set(), "\n".join(reference.failed_checks)
-    assert reference.inconclusive == set(), f"the reference {role.value} must let every condition be judged"
+    unjudged = "\n".join(reference.unjudged)
+    assert reference.inconclusive == set(), (
+        f"the reference {role.value} must let every condition be judged\n{unjudged}"
+    )
     index = requirement_index()
     untested = {
         rid
@@ -28,7 +31,8 @@ def assert_reference_is_clean(reference: CampaignOutcome, role: Role) -> None:
 def assert_fault_fails_exactly_its_requirements(outcome: CampaignOutcome, fault: str) -> None:
     assert not outcome.errors, outcome.errors
     why = "\n".join(outcome.failed_checks)
-    assert outcome.missed == set(), f"{fault}: the campaign missed {sorted(outcome.missed)}"
+    unjudged = "\n".join(outcome.unjudged)
+    assert outcome.missed == set(), f"{fault}: the campaign missed {sorted(outcome.missed)}\n{unjudged}"
     assert outcome.unrelated == set(), (
         f"{fault}: unrelated requirements failed {sorted(outcome.unrelated)}\n{why}"
     )
@@ -41,6 +45,7 @@ def assert_variant_fails_nothing(outcome: CampaignOutcome, variant: str) -> None
     assert not outcome.errors, outcome.errors
     failed = sorted(rid for rid, verdict in outcome.verdicts.items() if verdict == "fail")
     assert failed == [], f"{variant}: the campaign failed {failed}\n{why}"
-    assert outcome.inconclusive == set(), f"{variant}: not judged {sorted(outcome.inconclusive)}"
+    unjudged = "\n".join(outcome.unjudged)
+    assert outcome.inconclusive == set(), f"{variant}: not judged {sorted(outcome.inconclusive)}\n{unjudged}"
     assert outcome.exit_status == 0
     assert outcome.accepted
