@@ -104,7 +104,7 @@ def run_provider(args: argparse.Namespace) -> int:
 
 def run_consumer(args: argparse.Namespace) -> int:
     """Serve the reference proxy until a signal; 2 for a configuration problem, 3 when the port is busy."""
-    from conformance.reference.consumer.proxy import ReferenceProxy  # the server: only when serving
+    from conformance.reference.consumer.proxy import CannotListen, ReferenceProxy  # only when serving
     from conformance.reference.consumer.variants import variant_settings
 
     config: Path = args.config or Path(PROXY_CONFIG_FILE)
@@ -122,6 +122,11 @@ def run_consumer(args: argparse.Namespace) -> int:
     with stop_signals() as stop:
         try:
             proxy = ReferenceProxy(settings)
+        except CannotListen as exc:
+            print(
+                f"{PROG}: {exc}; choose a free port with --port or [proxy] port in {config}", file=sys.stderr
+            )
+            return exitcodes.HARNESS_OR_SUT
         except OSError as exc:  # a certificate or key named by counterparts.json cannot be loaded
             return _usage(f"{config}: cannot load the proxy's server certificate: {exc}")
         try:
@@ -129,15 +134,7 @@ def run_consumer(args: argparse.Namespace) -> int:
         except (UsageError, KeyError, ValueError) as exc:
             return _usage(f"cannot inject {', '.join(faults)}: {exc}")
         registry.variant_catalogue(Role.CONSUMER).apply(proxy, variants, Role.CONSUMER)
-        try:
-            proxy.start()
-        except OSError as exc:
-            print(
-                f"{PROG}: cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
-                f"choose a free port with --port or [proxy] port in {config}",
-                file=sys.stderr,
-            )
-            return exitcodes.HARNESS_OR_SUT
+        proxy.start()
         try:
             print_banner(proxy.url, settings, faults, variants)
             while not stop.wait(POLL_S):

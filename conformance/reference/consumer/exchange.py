@@ -11,6 +11,9 @@ from conformance.reference.consumer.upstream import Identities, UpstreamUnavaila
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+# Other RFC 8693 §3 token types: a fault declares an ID token, a variant a JWT.
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 
 
 @dataclass

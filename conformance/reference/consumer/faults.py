@@ -32,7 +32,7 @@ import jwt
 from jwt.types import Options
 
 from conformance.errors import UsageError
-from conformance.pki.contexts import set_versions
+from conformance.reference.consumer.exchange import ID_TOKEN_TYPE
 from conformance.reference.consumer.injection import (
     Catalogue,
     change_client_contexts,
@@ -46,10 +46,9 @@ from conformance.reference.consumer.psc_client import PscTokens
 from conformance.reference.consumer.sessions import Session
 from conformance.reference.consumer.settings import ProxySettings
 from conformance.reference.consumer.upstream import UpstreamRefusal, UpstreamUnavailable, call
+from conformance.reference.https import Request, Response, allow_legacy_versions
 from conformance.reference.registry import Fault
 from conformance.roles import Role
-from conformance.standards import rfc8693
-from conformance.tls import Request, Response
 
 # -- helpers ----------------------------------------------------------------------------------------
 
@@ -465,7 +464,7 @@ def _exchange_without_scope(proxy: ReferenceProxy) -> None:
 
 
 def _exchange_wrong_subject_token_type(proxy: ReferenceProxy) -> None:
-    change_exchange_form(proxy, lambda form: form.update(subject_token_type=rfc8693.ID_TOKEN))
+    change_exchange_form(proxy, lambda form: form.update(subject_token_type=ID_TOKEN_TYPE))
 
 
 def _exchange_basic_auth(proxy: ReferenceProxy) -> None:
@@ -513,10 +512,6 @@ def _single_certificate_for_all_lps(proxy: ReferenceProxy) -> None:
 # -- TLS ------------------------------------------------------------------------------------------------
 
 
-def _allow_legacy_tls(context: ssl.SSLContext) -> None:
-    set_versions(context, ssl.TLSVersion.TLSv1, None)  # and security level 0, as OpenSSL 3 needs for them
-
-
 def _no_tls_1_3(context: ssl.SSLContext) -> None:
     context.maximum_version = ssl.TLSVersion.TLSv1_2
 
@@ -527,7 +522,7 @@ def _no_verification(context: ssl.SSLContext) -> None:
 
 
 def _upstream_tls_1_1_accepted(proxy: ReferenceProxy) -> None:
-    change_client_contexts(proxy, _allow_legacy_tls)
+    change_client_contexts(proxy, allow_legacy_versions)
 
 
 def _upstream_certificate_not_verified(proxy: ReferenceProxy) -> None:
@@ -535,7 +530,7 @@ def _upstream_certificate_not_verified(proxy: ReferenceProxy) -> None:
 
 
 def _api_conformite_accepts_tls_1_1(proxy: ReferenceProxy) -> None:
-    change_server_context(proxy, _allow_legacy_tls)
+    change_server_context(proxy, allow_legacy_versions)
 
 
 def _tls_1_3_disabled(proxy: ReferenceProxy) -> None:

@@ -30,9 +30,10 @@ from conformance.reference.consumer.sessions import Session, SessionStore
 from conformance.reference.consumer.settings import ProxySettings
 from conformance.reference.consumer.traces import TraceLog
 from conformance.reference.consumer.upstream import Identities, UpstreamRefusal, UpstreamUnavailable, call
-from conformance.tls import Request, Response, TLSServer
+from conformance.reference.https import HttpsListener, Request, Response
 
 COOKIE = "proxy_session_id"
+MAX_BODY_BYTES = 16 * 1024 * 1024  # what the LPS may send through /send
 CHANNELS = ("CARD", "MOBILE")
 _FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language")
 _FORWARDED_RESPONSE_HEADERS = ("Content-Type",)
@@ -66,6 +67,14 @@ def descriptor(
     return Response.json(body, status, headers)
 
 
+class CannotListen(Exception):
+    """The proxy's address cannot be bound (in use, or not this host's)."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port} ({cause.strerror or cause})")
+        self.host, self.port = host, port
+
+
 class ReferenceProxy:
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
@@ -74,9 +83,20 @@ class ReferenceProxy:
         self.exchanger = TokenExchanger(self.identities)
         self.sessions = SessionStore(settings.idle_timeout_s, settings.session_timeout_s)
         self.traces = TraceLog()
-        self.server = TLSServer(
-            self.server_context(), self.handle, host=settings.host, port=settings.port, name="reference-proxy"
-        )
+        context = self.server_context()  # OSError: the certificate or key cannot be loaded
+        try:
+            self.server = HttpsListener(
+                "reference-proxy",
+                context,
+                settings.host,
+                settings.port,
+                max_body=MAX_BODY_BYTES,
+                keep_alive=True,
+                malformed=lambda status, message: self.descriptor(status, message),
+            )
+        except OSError as exc:
+            raise CannotListen(settings.host, settings.port, exc) from exc
+        self.server.app = self
         self._stopping = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="session-reaper", daemon=True)
 
@@ -141,6 +161,10 @@ class ReferenceProxy:
     def wording(self, key: str, **values: object) -> str:
         """The proxy's own error messages, in English (the contract fixes no wording): `MESSAGES`."""
         return MESSAGES[key].format(**values)
+
+    def internal_error(self, exc: Exception) -> Response:
+        """500 as an error descriptor, never the exception's text."""
+        return self.descriptor(500, "internal error")
 
     def descriptor(self, status: int, message: str, metadata: dict[str, Any] | None = None) -> Response:
         """The error descriptor `{code, message, metadata}`; metadata, when given, has both members."""

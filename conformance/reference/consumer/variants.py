@@ -27,6 +27,7 @@ import httpx
 import jwt
 from cryptography import x509
 
+from conformance.reference.consumer.exchange import JWT_TOKEN_TYPE
 from conformance.reference.consumer.injection import (
     Catalogue,
     change_exchange_form,
@@ -39,10 +40,9 @@ from conformance.reference.consumer.proxy import ReferenceProxy
 from conformance.reference.consumer.psc_client import PscTokens
 from conformance.reference.consumer.sessions import Session
 from conformance.reference.consumer.upstream import UpstreamUnavailable, call
+from conformance.reference.https import Request, Response
 from conformance.reference.registry import Variant
 from conformance.roles import Role
-from conformance.standards import rfc8693
-from conformance.tls import Request, Response
 
 # -- PSC --------------------------------------------------------------------------------------------
 
@@ -79,7 +79,7 @@ def _psc_refresh_on_every_send(proxy: ReferenceProxy) -> None:
 
 
 def _exchange_subject_token_type_jwt(proxy: ReferenceProxy) -> None:
-    change_exchange_form(proxy, lambda form: form.update(subject_token_type=rfc8693.JWT))
+    change_exchange_form(proxy, lambda form: form.update(subject_token_type=JWT_TOKEN_TYPE))
 
 
 def _exchange_with_subject_issuer(proxy: ReferenceProxy) -> None:

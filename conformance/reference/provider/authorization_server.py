@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
 
-from conformance.reference.provider.https import Request, Response, json_response
+from conformance.reference.https import Request, Response, json_response
 from conformance.reference.provider.introspection import IntrospectionCache, IntrospectionFailed, introspect
 from conformance.reference.provider.keys import SigningKey
 from conformance.reference.provider.outgoing import OutgoingHttp

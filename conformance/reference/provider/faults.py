@@ -25,20 +25,20 @@ from typing import Any, Final
 
 import jwt
 
+from conformance.reference.https import Request, Response, allow_legacy_versions
 from conformance.reference.provider.authorization_server import (
     AuthenticatedClient,
     OAuthError,
     basic_credentials,
     unverified_claims,
 )
-from conformance.reference.provider.https import Request, Response
 from conformance.reference.provider.keys import KeyFetchFailed, KeySource, VerificationKey
 from conformance.reference.provider.openssl_verify import X509_V_ERR_INVALID_PURPOSE, tolerate_verify_errors
 from conformance.reference.provider.provider import ReferenceProvider
 from conformance.reference.provider.resource_server import BadSessionData, InvalidToken
 from conformance.reference.provider.seams import change_listener_contexts, replace_seam, seam
 from conformance.reference.provider.settings import ClientIdentity
-from conformance.reference.provider.tls import allow_legacy_versions, pem_certificate_der, x5t_s256_ans_hex
+from conformance.reference.provider.tls import pem_certificate_der, x5t_s256_ans_hex
 from conformance.reference.registry import Catalogue, Fault
 from conformance.roles import Role
 

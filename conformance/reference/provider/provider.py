@@ -7,11 +7,12 @@ a replaced listener context takes effect at the next handshake).
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Literal
 
+from conformance.reference.https import HttpsListener
 from conformance.reference.provider.authorization_server import AuthorizationServer
-from conformance.reference.provider.https import HttpsListener
 from conformance.reference.provider.keys import SigningKey
 from conformance.reference.provider.outgoing import OutgoingHttp
 from conformance.reference.provider.resource_server import ResourceServer
@@ -19,6 +20,7 @@ from conformance.reference.provider.settings import ProviderSettings
 from conformance.reference.provider.tls import listener_context
 from conformance.reference.provider.urls import ProviderUrls
 
+LOG = logging.getLogger("conformance.reference.provider")  # its lines go to the provider's log
 ListenerName = Literal["as", "rs"]
 LISTENERS: tuple[ListenerName, ...] = ("as", "rs")
 
@@ -30,7 +32,9 @@ class ReferenceProvider:
         try:
             ports: dict[ListenerName, int] = {"as": settings.as_port, "rs": settings.rs_port}
             for name, port in ports.items():
-                self.listeners[name] = HttpsListener(name, self.listener_context(name), settings.host, port)
+                self.listeners[name] = HttpsListener(
+                    name, self.listener_context(name), settings.host, port, log=LOG
+                )
         except BaseException:
             self._close_listeners()
             raise

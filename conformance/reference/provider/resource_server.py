@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import jwt
 
-from conformance.reference.provider.https import Request, Response, json_response
+from conformance.reference.https import Request, Response, json_response
 from conformance.reference.provider.keys import KeyFetchFailed, KeySource, LocalKeys, RemoteJwks, SigningKey
 from conformance.reference.provider.outgoing import OutgoingHttp
 from conformance.reference.provider.settings import ProviderSettings

@@ -10,16 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import ssl
-import warnings
-from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conformance.reference.provider.settings import ClientIdentity, ProviderSettings
-
-LEGACY_CIPHERS: Final = "DEFAULT:@SECLEVEL=0"  # OpenSSL 3 needs level 0 on both sides for TLS 1.0/1.1
 
 
 def listener_context(settings: ProviderSettings) -> ssl.SSLContext:
@@ -44,14 +40,6 @@ def outgoing_context(settings: ProviderSettings, client: ClientIdentity | None) 
         context.load_cert_chain(client.cert, client.key)
         context.post_handshake_auth = True  # servers that ask for the certificate per location
     return context
-
-
-def allow_legacy_versions(context: ssl.SSLContext) -> None:
-    """TLS 1.0 and 1.1 accepted (a defect): the minimum lowered, and the security level with it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"ssl\.TLSVersion\.", DeprecationWarning)
-        context.minimum_version = ssl.TLSVersion.TLSv1
-    context.set_ciphers(LEGACY_CIPHERS)
 
 
 def x5t_s256(der: bytes) -> str:
@@ -107,7 +95,6 @@ def pem_certificate_der(pem: bytes) -> bytes:
 
 
 __all__ = [
-    "allow_legacy_versions",
     "certificate_subject",
     "common_name",
     "has_client_auth_usage",

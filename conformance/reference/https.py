@@ -1,9 +1,11 @@
-"""A small threaded HTTPS/1.1 server: one request per connection, the client certificate exposed.
+"""A small threaded HTTPS/1.1 server for the reference SUTs, the client certificate exposed.
 
-The reference provider's two listeners (authorization server, resource server) are each one of these.
-The TLS handshake runs in the connection's own thread (never in the accept loop), so a slow or
-refused handshake holds up nobody else; the SSL context is read per connection, so a fault or a
-variant can replace it on a live listener. Answers always close the connection (`Connection: close`).
+Both reference SUTs serve through it: the reference Proxy e-Santé (its API Conformité, with keep-alive)
+and the reference provider's two listeners (one request per connection). It is theirs alone: the
+harness's counterparts have their own server (`conformance.tls`), so that a defect of one cannot hide
+the same defect in the other. The TLS handshake runs in the connection's own thread (never in the accept
+loop), so a slow or refused handshake holds up nobody else; the SSL context is read per connection, so a
+fault or a variant can replace it on a live listener.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any, Final, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
-log = logging.getLogger("conformance.reference.provider")
+log = logging.getLogger("conformance.reference")
 
 MAX_BODY_BYTES: Final = 1024 * 1024
 _POLL_INTERVAL_S: Final = 0.05
+LEGACY_CIPHERS: Final = "DEFAULT:@SECLEVEL=0"  # OpenSSL 3 needs level 0 on both sides for TLS 1.0/1.1
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class Request:
         """The Content-Type without parameters, lower case ('' when absent)."""
         return (self.header("Content-Type") or "").split(";", 1)[0].strip().lower()
 
+    def json(self) -> Any:
+        """The body parsed as JSON (ValueError when it is not)."""
+        return json.loads(self.body)
+
 
 @dataclass
 class Response:
@@ -58,14 +66,24 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
 
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(
+            status,
+            {"Content-Type": "application/json", **(headers or {})},
+            json.dumps(data, ensure_ascii=False).encode("utf-8"),
+        )
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(
+            status, {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}, text.encode("utf-8")
+        )
+
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """Every answer of the provider is JSON (RFC 6749 §5.1 and the API PSC contract)."""
-    return Response(
-        status,
-        {"Content-Type": "application/json", **(headers or {})},
-        json.dumps(data, ensure_ascii=False).encode("utf-8"),
-    )
+    return Response.json(data, status, headers)
 
 
 class App(Protocol):
@@ -78,6 +96,22 @@ class App(Protocol):
 
 def _minimal_internal_error() -> Response:
     return json_response({"code": "internal_error", "message": "internal error"}, 500)
+
+
+def _malformed_json(status: int, message: str) -> Response:
+    return json_response({"code": "invalid_request", "message": message}, status)
+
+
+Malformed = Callable[[int, str], Response]  # the answer to a request that cannot be read as HTTP
+
+
+def allow_legacy_versions(context: ssl.SSLContext) -> None:
+    """TLS 1.0 and 1.1 accepted (a fault of either reference SUT, on a listener or an outgoing context):
+    the minimum lowered, and the security level with it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"ssl\.TLSVersion\.", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.set_ciphers(LEGACY_CIPHERS)
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -104,47 +138,54 @@ class _Server(http.server.ThreadingHTTPServer):
         try:
             self.finish_request(tls, client_address)
         except Exception as exc:  # a broken connection: nothing to answer to
-            log.debug("%s: connection from %s ended: %r", self.listener.name, client_address[0], exc)
+            self.listener.log.debug(
+                "%s: connection from %s ended: %r", self.listener.name, client_address[0], exc
+            )
         finally:
             self.shutdown_request(tls)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("%s: error on the connection from %s", self.listener.name, client_address[0])
+        self.listener.log.debug("%s: error on the connection from %s", self.listener.name, client_address[0])
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "psc-conformance-reference-provider"
+    server_version = "psc-conformance-reference"
     sys_version = ""
+    disable_nagle_algorithm = True  # keep-alive request/response otherwise stalls ~40 ms on delayed ACKs
     server: _Server
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+    def __getattr__(self, name: str) -> Any:
+        """Every method reaches the application (`do_GET`, `do_PUT`, ... and unknown ones alike), which
+        answers 404 or 405 as its contract says, instead of the stdlib's 501."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
-        self.close_connection = True
+        listener = self.server.listener
+        if not listener.keep_alive:
+            self.close_connection = True
         started = time.monotonic()
         body = self._read_body()
         if body is None:
             return
-        path, _, query = self.path.partition("?")
+        target = urlsplit(self.path)
         connection = self.connection
         assert isinstance(connection, ssl.SSLSocket)
         request = Request(
             method=self.command.upper(),
-            path=path,
-            query=parse_qs(query, keep_blank_values=True),
+            path=target.path,
+            query=parse_qs(target.query, keep_blank_values=True),
             headers=self.headers,
             body=body,
             peer_cert_der=connection.getpeercert(binary_form=True),
             client_address=(str(self.client_address[0]), int(self.client_address[1])),
             tls_version=connection.version(),
         )
-        response = self.server.listener.respond(request)
+        response = listener.respond(request)
         self._send(response)
-        self.server.listener.log_request(request, response.status, time.monotonic() - started)
+        listener.log_request(request, response.status, time.monotonic() - started)
 
     def _read_body(self) -> bytes | None:
         """The request body (Content-Length or chunked), or None after answering 400 / 413."""
@@ -160,7 +201,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length < 0:
             self.send_error(400, "invalid Content-Length")
             return None
-        if length > MAX_BODY_BYTES:
+        if length > self.server.listener.max_body:
             self.send_error(413, "request body too large")
             return None
         return self.rfile.read(length)
@@ -180,7 +221,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     pass  # trailers: ignored
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY_BYTES:
+            if total > self.server.listener.max_body:
                 self.send_error(413, "request body too large")
                 return None
             chunks.append(self.rfile.read(size))
@@ -192,44 +233,76 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         if not any(name.lower() == "content-length" for name in response.headers):
             self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Connection", "close")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(response.body)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Malformed requests get JSON too, never the stdlib's HTML page."""
+        """Malformed requests get the application's kind of error too, never the stdlib's HTML page."""
         self.close_connection = True
-        answer = json_response({"code": "invalid_request", "message": message or "bad request"}, code)
-        self._send(answer)
-        log.info("%s %s malformed request -> %d", self.server.listener.name, self.client_address[0], code)
+        self._send(self.server.listener.malformed(code, message or "bad request"))
+        self.server.listener.log.info(
+            "%s %s malformed request -> %d", self.server.listener.name, self.client_address[0], code
+        )
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: each request is logged once, by `HttpsListener.log_request`."""
 
 
 class HttpsListener:
-    """One HTTPS listener serving `app`; bound at construction, so its port is known before it serves."""
+    """One HTTPS listener serving `app`; bound at construction, so its port is known before it serves.
+
+    With `keep_alive`, a connection serves requests until the client closes it or stays silent
+    `timeout_s`; without, every answer closes it (`Connection: close`). `malformed` answers a request
+    that cannot be read (a bad Content-Length or chunk, a body over `max_body` bytes)."""
 
     def __init__(
-        self, name: str, context: ssl.SSLContext, host: str, port: int, *, timeout_s: float = 10.0
+        self,
+        name: str,
+        context: ssl.SSLContext,
+        host: str,
+        port: int,
+        *,
+        timeout_s: float = 10.0,
+        max_body: int = MAX_BODY_BYTES,
+        keep_alive: bool = False,
+        malformed: Malformed = _malformed_json,
+        log: logging.Logger = log,
     ) -> None:
         self.name = name
         self.context = context  # read per connection: replacing it changes the next handshakes
         self.timeout_s = timeout_s
+        self.max_body = max_body
+        self.keep_alive = keep_alive
+        self.malformed = malformed
+        self.log = log  # each request in one line, at INFO; the SUT decides where it goes
         self.app: App | None = None
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._server = _Server(self, (host, port), family)
         self._thread: threading.Thread | None = None
 
     @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self.address[1]
+
+    @property
+    def url(self) -> str:
+        """`https://host:port`, a wildcard bind given as loopback."""
+        host = self.address[0]
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"https://[{host}]:{self.port}" if ":" in host else f"https://{host}:{self.port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _POLL_INTERVAL_S},
-            name=f"reference-provider-{self.name}",
+            name=f"reference-{self.name}",
             daemon=True,
         )
         self._thread.start()
@@ -247,14 +320,14 @@ class HttpsListener:
         try:
             tls = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         except (ssl.SSLError, OSError) as exc:
-            log.info("%s %s TLS setup failed: %s", self.name, client_address[0], exc)
+            self.log.info("%s %s TLS setup failed: %s", self.name, client_address[0], exc)
             raw.close()
             return None
         try:
             tls.do_handshake()
         except (ssl.SSLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__
-            log.info("%s %s TLS handshake refused: %s", self.name, client_address[0], reason)
+            self.log.info("%s %s TLS handshake refused: %s", self.name, client_address[0], reason)
             tls.close()
             return None
         return tls
@@ -267,7 +340,7 @@ class HttpsListener:
         try:
             return app.handle(request)
         except Exception as exc:
-            log.error("%s %s %s failed: %s", self.name, request.method, request.path, type(exc).__name__)
+            self.log.error("%s %s %s failed: %s", self.name, request.method, request.path, type(exc).__name__)
             try:
                 return app.internal_error(exc)
             except Exception:
@@ -275,7 +348,7 @@ class HttpsListener:
 
     def log_request(self, request: Request, status: int, duration_s: float) -> None:
         """One line per request: never a header or a body (tokens and secrets travel there)."""
-        log.info(
+        self.log.info(
             "%s %s %s %s -> %d (%.0f ms, %s, %s)",
             self.name,
             request.client_address[0],
@@ -288,4 +361,14 @@ class HttpsListener:
         )
 
 
-__all__ = ["MAX_BODY_BYTES", "App", "HttpsListener", "Request", "Response", "json_response"]
+__all__ = [
+    "LEGACY_CIPHERS",
+    "MAX_BODY_BYTES",
+    "App",
+    "HttpsListener",
+    "Malformed",
+    "Request",
+    "Response",
+    "allow_legacy_versions",
+    "json_response",
+]
