@@ -341,7 +341,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if _is_worker(config) or config.option.collectonly or not config.getoption("--psc-campaign"):
         return
     campaign = campaign_of(config)
-    if not campaign.config.external:
+    if not campaign.config.external and not _narrowed(config):
         _bring_up_early(campaign, counterparts_first=True)
 
 
@@ -349,14 +349,31 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     """Under plain pytest, the first collected scenario that needs a SUT starts the embedded SUT's
     bring-up, in a thread."""
     config = item.config
-    if _is_worker(config) or config.option.collectonly:
+    if _is_worker(config) or config.option.collectonly or _narrowed(config):
         return
     campaign = campaign_of(config)
-    marker = item.get_closest_marker(MARKER)
-    if campaign.early_sut is not None or campaign.config.external or marker is None:
+    if campaign.early_sut is not None or campaign.config.external:
         return
-    if marker.kwargs.get("sut", True):
+    if needs_sut(item):
         _bring_up_early(campaign, counterparts_first=False)
+
+
+def needs_sut(item: pytest.Item) -> bool:
+    """Whether a scenario talks to the SUT (`@pytest.mark.psc(..., sut=False)`: the harness's own)."""
+    marker = item.get_closest_marker(MARKER)
+    return bool(marker and marker.kwargs.get("sut", True))
+
+
+def _narrowed(config: pytest.Config) -> bool:
+    """Whether the command line selects among the scenarios (`-k`, `-m`, `--deselect`, node ids): which
+    of them run, and whether any needs the SUT, is then known only once they are collected."""
+    option = config.option
+    return bool(
+        getattr(option, "keyword", "")
+        or getattr(option, "markexpr", "")
+        or getattr(option, "deselect", None)
+        or any("::" in str(arg) for arg in config.args)
+    )
 
 
 def _bring_up_early(campaign: Campaign, *, counterparts_first: bool) -> None:
@@ -393,6 +410,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     write_plan(campaign.output, session.items, MARKER)  # what an interrupted run did not run
     if campaign.config.external:
         _bring_up_sut(session, campaign)
+    elif campaign.early_sut is None and any(needs_sut(item) for item in session.items):
+        _bring_up_early(campaign, counterparts_first=True)  # narrowed: the selection needs it
 
 
 def _bring_up_sut(session: pytest.Session, campaign: Campaign) -> None:
@@ -712,13 +731,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if recorder.failures:
         names = ", ".join(sorted({f.name for f in recorder.failures}))
         raise CheckFailed(f"failed check(s): {names}")
-    marker = item.get_closest_marker(MARKER)
-    needs_sut = bool(marker and marker.kwargs.get("sut", True))
     outcome, why = scenario_outcome(
         pytest_outcome="passed",
         checks=recorder.results,
         sut_exchanges=recorder.sut_exchanges + campaign_of(item.config).evidence.count(scenario=item.nodeid),
-        needs_sut=needs_sut,
+        needs_sut=needs_sut(item),
     )
     if outcome is Outcome.NOT_RUN:
         pytest.skip(NOT_RUN_PREFIX + why)
@@ -807,7 +824,7 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
             pytest_outcome=pytest_outcome,
             checks=recorder.results,
             sut_exchanges=sut_exchanges,
-            needs_sut=bool(marker.kwargs.get("sut", True)),
+            needs_sut=needs_sut(item),
         )
         detail = detail or why
     doc = getattr(item, "obj", None).__doc__ if hasattr(item, "obj") else None
@@ -819,7 +836,7 @@ def _scenario_record(item: pytest.Item, phases: dict[str, pytest.TestReport]) ->
         duration_s=time.monotonic() - item.stash[_STARTED],
         title=(doc or "").strip().splitlines()[0] if doc and doc.strip() else "",
         sut_exchanges=sut_exchanges,
-        needs_sut=bool(marker.kwargs.get("sut", True)),
+        needs_sut=needs_sut(item),
         detail=detail,
     )
 
@@ -880,6 +897,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         """In the main thread, while the workers collect (the SUT process starts on another core): a SUT
         that does not start ends the run cleanly. Its declared timers then tell which waiting scenarios
         wait longest: they start first."""
+        if not any(needs_sut(item) for item in scenarios):
+            return  # the harness's own scenarios only
         try:
             endpoints = _shared_sut(campaign)
         except Exception as exc:

@@ -349,6 +349,65 @@ def test_y(checks, sut):
     assert (out / "report.html").exists()
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_selection_of_the_harness_own_scenarios_never_brings_the_sut_up(
+    pytester: pytest.Pytester, jobs: int
+) -> None:
+    """`-k` narrowing the run to scenarios that do not talk to the SUT: the embedded SUT is not started
+    (here it could not be, and the run still passes); one that does is selected, and the SUT is brought
+    up for it (and its failure to start ends the run with 3)."""
+    pytester.makeconftest(
+        """
+import pathlib
+import conformance.roles.consumer.bringup as bringup
+
+def _refuse(*args, **kwargs):
+    pathlib.Path("launched").touch()
+    raise RuntimeError("simulated: the reference proxy exited with status 1")
+
+bringup.launch_reference_consumer = _refuse
+"""
+    )
+    pytester.makepyfile(
+        test_s="""
+import pytest
+from conformance.campaign.conditions import Strength, condition, judged
+def rule(name, rid):
+    return condition(name, (rid,), basis="unit basis", strength=Strength.MUST, fr=name, en=name)(
+        lambda ok: judged(ok, "")
+    )
+PKI, TLS = rule("pki", "HARNESS-01"), rule("tls", "HARNESS-02")
+@pytest.mark.verifies("EXI PSC 24")
+def test_needs_the_sut(checks, sut):
+    checks.exchanged_with_sut()
+@pytest.mark.verifies("HARNESS-01", sut=False)
+def test_harness_a(checks):
+    checks.evaluate(PKI, True)
+@pytest.mark.verifies("HARNESS-02", sut=False)
+def test_harness_b(checks):
+    checks.evaluate(TLS, True)
+"""
+    )
+    options = [f"--psc-jobs={jobs}", "-p", "no:cacheprovider"]
+    harness_only = pytester.runpytest_subprocess(
+        f"--psc-output={pytester.path / 'h'}", "-k", "harness", *options
+    )
+    doc = json.loads((pytester.path / "h" / "results.json").read_text(encoding="utf-8"))
+    assert not (pytester.path / "launched").exists(), "the SUT was launched for scenarios that never use it"
+    assert harness_only.ret == 0, doc["campaign"]["errors"]
+    assert {s["nodeid"].split("::")[1]: s["outcome"] for s in doc["scenarios"]} == {
+        "test_harness_a": "passed",
+        "test_harness_b": "passed",
+    }
+    with_sut = pytester.runpytest_subprocess(
+        f"--psc-output={pytester.path / 'w'}", "-k", "sut or harness_a", *options
+    )
+    assert (pytester.path / "launched").exists()
+    assert with_sut.ret == 3
+    doc = json.loads((pytester.path / "w" / "results.json").read_text(encoding="utf-8"))
+    assert "did not start" in doc["campaign"]["errors"][0]
+
+
 def test_worker_sessions_ignore_pytest_addopts_and_show_errors_without_parsing_source(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
