@@ -1,5 +1,6 @@
-"""`conformance.__version__` is a constant (no `importlib.metadata` in every process): it must stay the
-version pyproject.toml declares and the installed distribution carries, and `--version` must print it."""
+"""`conformance.__version__` is a constant (no `importlib.metadata` in every process), the one place the
+version is written: pyproject.toml takes it from there, the installed distribution must carry it, and
+`--version` must print it."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from conformance.cli import main
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
-def test_version_is_the_one_pyproject_declares() -> None:
-    declared = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["version"]
-    assert __version__ == declared, "bump conformance/__init__.py's __version__ with pyproject.toml's"
+def test_pyproject_takes_the_version_from_the_package() -> None:
+    pyproject = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    assert "version" not in pyproject["project"], "write the version in conformance/__init__.py only"
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "conformance.__version__"}
 
 
 def test_version_is_the_installed_distributions() -> None:
