@@ -155,6 +155,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # keep-alive request/response otherwise stalls ~40 ms on delayed ACKs
     server: _Server
 
+    def version_string(self) -> str:
+        return self.server_version  # the stdlib appends " " and the empty sys_version
+
     def __getattr__(self, name: str) -> Any:
         """Every method reaches the application (`do_GET`, `do_PUT`, ... and unknown ones alike), which
         answers 404 or 405 as its contract says, instead of the stdlib's 501."""
