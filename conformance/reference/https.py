@@ -25,7 +25,7 @@ from email.message import Message
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-log = logging.getLogger("conformance.reference")
+_DEFAULT_LOG = logging.getLogger("conformance.reference")
 
 MAX_BODY_BYTES: Final = 1024 * 1024
 _POLL_INTERVAL_S: Final = 0.05
@@ -271,7 +271,7 @@ class HttpsListener:
         max_body: int = MAX_BODY_BYTES,
         keep_alive: bool = False,
         malformed: Malformed = _malformed_json,
-        log: logging.Logger = log,
+        log: logging.Logger = _DEFAULT_LOG,
     ) -> None:
         self.name = name
         self.context = context  # read per connection: replacing it changes the next handshakes

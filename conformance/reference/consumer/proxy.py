@@ -72,7 +72,6 @@ class CannotListen(Exception):
 
     def __init__(self, host: str, port: int, cause: OSError) -> None:
         super().__init__(f"cannot listen on {host}:{port} ({cause.strerror or cause})")
-        self.host, self.port = host, port
 
 
 class ReferenceProxy:

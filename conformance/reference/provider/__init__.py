@@ -8,3 +8,7 @@ only the fault/variant registry with them), so the provider campaign judges it l
 Faults (`faults.py`) and allowed variants (`variants.py`) replace its named seams, one instance at
 a time; the correct behaviour is in each seam's docstring.
 """
+
+from typing import Final
+
+LOGGER: Final = "conformance.reference.provider"  # the provider's log: its listeners' lines and its own

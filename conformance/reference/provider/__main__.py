@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Final
 
 from conformance.errors import UsageError
+from conformance.reference.provider import LOGGER
 from conformance.reference.provider.settings import PROVIDER_CONFIG_FILE, load_settings
 
 PROG: Final = "python -m conformance.reference.provider"
 BANNER: Final = "psc-conformance reference provider"  # also the prefix of its error messages
-LOGGER: Final = "conformance.reference.provider"
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
 EXIT_CANNOT_LISTEN: Final = 3

@@ -18,7 +18,9 @@ import sys
 from collections.abc import Set
 from typing import Final
 
-log = logging.getLogger("conformance.reference.provider")
+from conformance.reference.provider import LOGGER
+
+log = logging.getLogger(LOGGER)
 
 # OpenSSL's X509_V_ERR_* codes the faults tolerate (include/openssl/x509_vfy.h).
 X509_V_ERR_INVALID_PURPOSE: Final = 26

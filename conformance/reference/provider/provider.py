@@ -12,6 +12,7 @@ import ssl
 from typing import Literal
 
 from conformance.reference.https import HttpsListener
+from conformance.reference.provider import LOGGER
 from conformance.reference.provider.authorization_server import AuthorizationServer
 from conformance.reference.provider.keys import SigningKey
 from conformance.reference.provider.outgoing import OutgoingHttp
@@ -20,7 +21,6 @@ from conformance.reference.provider.settings import ProviderSettings
 from conformance.reference.provider.tls import listener_context
 from conformance.reference.provider.urls import ProviderUrls
 
-LOG = logging.getLogger("conformance.reference.provider")  # its lines go to the provider's log
 ListenerName = Literal["as", "rs"]
 LISTENERS: tuple[ListenerName, ...] = ("as", "rs")
 
@@ -33,7 +33,7 @@ class ReferenceProvider:
             ports: dict[ListenerName, int] = {"as": settings.as_port, "rs": settings.rs_port}
             for name, port in ports.items():
                 self.listeners[name] = HttpsListener(
-                    name, self.listener_context(name), settings.host, port, log=LOG
+                    name, self.listener_context(name), settings.host, port, log=logging.getLogger(LOGGER)
                 )
         except BaseException:
             self._close_listeners()
