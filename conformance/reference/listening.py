@@ -7,6 +7,7 @@ another campaign on the same host starting at the same moment.
 
 from __future__ import annotations
 
+import random
 import re
 import socket
 import time
@@ -15,6 +16,11 @@ from pathlib import Path
 from typing import Final
 
 _POLL_S: Final = 0.05
+# `free_ports` draws from [_FIXED_PORTS_FROM, start of the ephemeral range), when that span is wide enough.
+_FIXED_PORTS_FROM: Final = 20000
+_MIN_FIXED_SPAN: Final = 1000
+_MAX_TRIES: Final = 200
+_RANDOM: Final = random.SystemRandom()  # never the same draws in forked processes
 
 
 def announced_ports(
@@ -33,13 +39,49 @@ def announced_ports(
 
 
 def free_ports(count: int) -> list[int]:
-    """Ports free right now (bound together so they differ), for a campaign file that fixes its ports (an
-    external SUT and its counterparts); another process could still take them before they are bound."""
-    sockets = [socket.socket() for _ in range(count)]
+    """Ports free right now, all different, for a campaign file that fixes its ports (an external SUT and
+    its counterparts), to be bound later by another process.
+
+    They are drawn below the kernel's ephemeral range: a port from inside it (what binding port 0 gives)
+    can be taken before it is bound by any outgoing connection on the host, which a busy host (a matrix
+    of campaigns beside) opens by the thousand. Another process could still bind one in between."""
+    low = _ephemeral_range()[0]
+    candidates = range(_FIXED_PORTS_FROM, low) if low - _FIXED_PORTS_FROM >= _MIN_FIXED_SPAN else range(0)
+    chosen: list[int] = []
+    for port in _RANDOM.sample(candidates, min(len(candidates), _MAX_TRIES)):
+        if len(chosen) == count:
+            break
+        if port not in chosen and _bindable(port):
+            chosen.append(port)
+    if len(chosen) < count:  # no room below the ephemeral range: let the kernel choose
+        chosen += _kernel_ports(count - len(chosen), avoid=set(chosen))
+    return chosen
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; other systems fall back to the kernel's choice below
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _kernel_ports(count: int, avoid: set[int]) -> list[int]:
+    sockets = [socket.socket() for _ in range(count + len(avoid))]
     try:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
+        ports = [sock.getsockname()[1] for sock in sockets]
+        return [port for port in ports if port not in avoid][:count]
     finally:
         for sock in sockets:
             sock.close()
