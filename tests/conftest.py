@@ -5,9 +5,13 @@ from __future__ import annotations
 import compileall
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,36 +24,79 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 class BeforeMatrices:
-    """Tests marked `before_matrices` run first, and the matrices' background campaigns start only once
-    they have run (tests/detection/conftest.py waits for `started`). Such a test compares verdicts across
-    timings (the same campaign sequential and concurrent): six matrix campaigns besides its own four
-    load a 2-core machine past what its SUT's timers tolerate, and the comparison would judge the load."""
+    """Work that must not share the machine with the matrices' campaigns runs in the background from the
+    start of the session, and the matrices' campaigns start once it has ended (tests/detection/conftest.py
+    waits for `matrices_may_start`).
+
+    A module marked `before_matrices` defines `start_before_matrices(directory) -> Future`, called once
+    at the end of collection when one of its tests is selected; its tests read the future's result from
+    the `before_matrices` fixture. Such work compares verdicts across timings (the same campaign
+    sequential and concurrent): six matrix campaigns besides its own four load a 2-core machine past what
+    its SUT's timers tolerate, and the comparison would judge the load. The rest of the suite runs
+    meanwhile, one test at a time: a core at most."""
 
     NAME = "psc-before-matrices"
     MARKER = "before_matrices"
+    STARTER = "start_before_matrices"
 
     def __init__(self) -> None:
         self.matrices_may_start = threading.Event()
         self.session_ended = False
+        self.work: dict[str, Future[Any]] = {}  # by module name
+        self._directories: list[Path] = []
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        if not any(item.get_closest_marker(self.MARKER) for item in items):
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        modules = {
+            item.module
+            for item in session.items
+            if isinstance(item, pytest.Function) and item.get_closest_marker(self.MARKER) is not None
+        }
+        if session.config.option.collectonly:
+            modules = set()
+        for module in sorted(modules, key=lambda m: m.__name__):
+            start = getattr(module, self.STARTER, None)
+            if start is None:
+                raise pytest.UsageError(
+                    f"{module.__name__} is marked {self.MARKER} but has no {self.STARTER}()"
+                )
+            directory = Path(tempfile.mkdtemp(prefix="psc-before-matrices-"))
+            self._directories.append(directory)
+            self.work[module.__name__] = start(directory)
+        pending = list(self.work.values())
+
+        def open_when_done() -> None:
+            futures.wait(pending)
             self.matrices_may_start.set()
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        if item.get_closest_marker(self.MARKER) is None:  # the marked tests, sorted first, are over
-            self.matrices_may_start.set()
+        threading.Thread(target=open_when_done, name=self.NAME, daemon=True).start()
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.session_ended = True  # before the matrices' conftest waits for its pool
         self.matrices_may_start.set()
+        for future in self.work.values():
+            if not future.cancel():
+                future.exception()  # wait: never leave campaign processes behind the session
+        if not session.testsfailed:  # a failure's campaigns are kept for a look
+            for directory in self._directories:
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def before_matrices(request: pytest.FixtureRequest) -> Any:
+    """The result of the module's `start_before_matrices` work, once it has ended."""
+    gate: BeforeMatrices = request.config.pluginmanager.get_plugin(BeforeMatrices.NAME)
+    future = gate.work.get(request.module.__name__)
+    if future is None:
+        pytest.fail(f"no background work for {request.module.__name__}: mark it {BeforeMatrices.MARKER}")
+    return future.result()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{BeforeMatrices.MARKER}: runs first, before the matrices' campaigns load the machine"
+        "markers",
+        f"{BeforeMatrices.MARKER}: its module's {BeforeMatrices.STARTER}() runs from the start, the "
+        "matrices' campaigns after it",
     )
     config.pluginmanager.register(BeforeMatrices(), BeforeMatrices.NAME)
     _compile_once()
@@ -86,11 +133,12 @@ def openssl() -> OpenSSL:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The matrices' tests last: their campaigns start in the background once the `before_matrices`
-    tests, first, have run (tests/detection/conftest.py), so every other test runs while they do."""
+    """The matrices' tests last, the `before_matrices` tests just before them: both wait for campaigns
+    that run in the background (the latter's from the start, the matrices' once those have ended), so
+    every other test runs while they do."""
     items.sort(
         key=lambda item: (
             item.path.parent.name == "detection",
-            item.get_closest_marker(BeforeMatrices.MARKER) is None,
+            item.get_closest_marker(BeforeMatrices.MARKER) is not None,
         )
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,15 @@ MINTED_NATIONAL_ID = re.compile(r"8999\d{8}")  # the test identities scenarios m
 
 
 Run = tuple[str | None, int]  # (fault, jobs)
+Campaigns = dict[Run, tuple[CampaignOutcome, Path]]
 
-# First in the suite, before the matrices' campaigns load the machine (tests/conftest.py): verdicts that
-# depend on the SUT answering within its timers are compared, not the machine's load.
+# From the start of the suite, before the matrices' campaigns load the machine (tests/conftest.py): verdicts
+# that depend on the SUT answering within its timers are compared, not the machine's load.
 pytestmark = pytest.mark.before_matrices
 
 
-@pytest.fixture(scope="module")
-def campaigns(tmp_path_factory: pytest.TempPathFactory) -> dict[Run, tuple[CampaignOutcome, Path]]:
-    root = tmp_path_factory.mktemp("concurrency")
+def start_before_matrices(root: Path) -> Future[Campaigns]:
+    """The four campaigns at once, in the background (called by tests/conftest.py)."""
     runs: list[Run] = [(name, jobs) for name in (None, FAULT) for jobs in (1, 16)]
 
     def one(run: Run) -> tuple[CampaignOutcome, Path]:
@@ -38,8 +38,20 @@ def campaigns(tmp_path_factory: pytest.TempPathFactory) -> dict[Run, tuple[Campa
         folder = root / f"{name or 'reference'}-j{jobs}"
         return run_campaign(name, folder, kind=Kind.FAULT, jobs=jobs), folder
 
-    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-        return dict(zip(runs, pool.map(one, runs), strict=True))
+    def all_runs() -> Campaigns:
+        with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="psc-equivalence") as pool:
+            return dict(zip(runs, pool.map(one, runs), strict=True))
+
+    starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-equivalence")
+    try:
+        return starter.submit(all_runs)
+    finally:
+        starter.shutdown(wait=False)
+
+
+@pytest.fixture(scope="module")
+def campaigns(before_matrices: Campaigns) -> Campaigns:
+    return before_matrices
 
 
 def _results(folder: Path) -> dict[str, Any]:
@@ -61,9 +73,7 @@ def _failed(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize("name", [None, FAULT], ids=["reference", FAULT])
-def test_concurrent_campaign_judges_as_the_sequential_one(
-    name: str | None, campaigns: dict[Run, tuple[CampaignOutcome, Path]]
-) -> None:
+def test_concurrent_campaign_judges_as_the_sequential_one(name: str | None, campaigns: Campaigns) -> None:
     (sequential, one_by_one_dir), (concurrent, together_dir) = campaigns[(name, 1)], campaigns[(name, 16)]
     assert not sequential.errors and not concurrent.errors, (sequential.errors, concurrent.errors)
     assert concurrent.exit_status == sequential.exit_status
@@ -79,7 +89,7 @@ def test_concurrent_campaign_judges_as_the_sequential_one(
 
 
 def test_each_scenario_evidence_holds_only_its_own_professionals(
-    campaigns: dict[Run, tuple[CampaignOutcome, Path]],
+    campaigns: Campaigns,
 ) -> None:
     """The professionals named in the requests a scenario's exchanges carry are never in another
     scenario's (the traces module's scenarios share one journey: they count as one)."""

@@ -3,9 +3,9 @@
 A campaign mostly waits on the short timers of the embedded reference SUT, so the detection matrix
 (a campaign per fault, and the reference) and the variation matrix (a campaign per variant) of each
 role share one pool: the machine stays busy and they finish together. The pool starts in the
-background once the tests marked `before_matrices` have run (the root conftest sorts them first), while
-the rest of the test suite runs (it puts the matrices' tests last); their `campaigns` fixture then waits
-for it. Only the campaigns of the selected tests run (`-k` narrows them).
+background once the work of the modules marked `before_matrices` has ended (it starts with the session:
+tests/conftest.py), while the rest of the test suite runs (it puts the matrices' tests last); their
+`campaigns` fixture then waits for it. Only the campaigns of the selected tests run (`-k` narrows them).
 """
 
 from __future__ import annotations
