@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpcore
 import httpx
-from cryptography import x509
 
 from conformance.evidence.model import TO_SUT, Exchange, TLSDetails
 from conformance.evidence.recorder import EvidenceRecorder
-from conformance.standards import rfc8705
+from conformance.pki.facts import certificate_facts
 
 if TYPE_CHECKING:
     from conformance.evidence.breaker import SutBreaker
@@ -468,11 +467,8 @@ def _cert_fields(der: bytes | None) -> tuple[str | None, str | None, str | None]
     """Subject, issuer (RFC 4514) and RFC 8705 thumbprint; the thumbprint even when parsing fails."""
     if not der:
         return None, None, None
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), rfc8705.x5t_s256(der)
-    except ValueError:
-        return None, None, rfc8705.x5t_s256(der)
+    facts = certificate_facts(der)
+    return facts.subject, facts.issuer, facts.x5t_s256
 
 
 def _decode_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

@@ -36,8 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 
-from conformance.pki.builder import common_name
-from conformance.standards import rfc8705
+from conformance.pki.facts import certificate_facts
 from conformance.tls.modes import ListenerMode, ModeContexts, ModeSettings
 
 log = logging.getLogger(__name__)
@@ -74,18 +73,15 @@ class TLSInfo:
         )
         if not der:
             return info
-        fields: dict[str, Any] = {"peer_x5t_s256": rfc8705.x5t_s256(der)}
-        try:
-            cert = x509.load_der_x509_certificate(der)
-            fields |= {
-                "peer_subject": cert.subject.rfc4514_string(),
-                "peer_issuer": cert.issuer.rfc4514_string(),
-                "peer_serial": cert.serial_number,
-                "peer_common_name": common_name(cert),
-            }
-        except ValueError:  # OpenSSL accepted it but cryptography is stricter: keep the DER and thumbprint
-            log.warning("peer certificate could not be parsed by cryptography")
-        return replace(info, **fields)
+        facts = certificate_facts(der)
+        return replace(
+            info,
+            peer_x5t_s256=facts.x5t_s256,
+            peer_subject=facts.subject,
+            peer_issuer=facts.issuer,
+            peer_serial=facts.serial,
+            peer_common_name=facts.common_name,
+        )
 
     @property
     def peer_cert(self) -> x509.Certificate | None:

@@ -29,7 +29,7 @@ Campaigns = dict[Run, tuple[CampaignOutcome, Path]]
 pytestmark = pytest.mark.before_matrices
 
 
-def start_before_matrices(root: Path) -> Future[Campaigns]:
+def start_before_matrices(root: Path, items: list[pytest.Item]) -> Future[Campaigns]:
     """The four campaigns at once, in the background (called by tests/conftest.py)."""
     runs: list[Run] = [(name, jobs) for name in (None, FAULT) for jobs in (1, 16)]
 
@@ -50,8 +50,8 @@ def start_before_matrices(root: Path) -> Future[Campaigns]:
 
 
 @pytest.fixture(scope="module")
-def campaigns(before_matrices: Campaigns) -> Campaigns:
-    return before_matrices
+def campaigns(background: Future[Campaigns]) -> Campaigns:
+    return background.result()
 
 
 def _results(folder: Path) -> dict[str, Any]:

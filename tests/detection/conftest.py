@@ -59,7 +59,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not jobs or session.config.option.collectonly:
         return
     directory = Path(tempfile.mkdtemp(prefix="psc-matrices-"))
-    gate = session.config.pluginmanager.get_plugin("psc-before-matrices")  # tests/conftest.py
+    gate = session.config.pluginmanager.get_plugin("psc-background")  # tests/conftest.py
 
     def after_the_first_tests() -> Campaigns:
         if gate is not None:

@@ -6,14 +6,13 @@ campaign against the reference proxy (measured here, under the same load), write
 and a report, pass no scenario that needs the SUT and judge no requirement conformant on the hostile
 proxy's answers, keep its memory bounded, and exit 1 or 3 (BRIEF §4).
 
-The campaigns run a few at a time in the background from the first test on; each test waits for its own.
+The campaigns run a few at a time in the background, from when the matrices' campaigns start
+(tests/conftest.py), while the rest of the suite runs; each test waits for its own.
 `-s` shows the figures of each campaign (wall time, exit status, outcomes, peak memory).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -32,7 +31,6 @@ import pytest
 from hostile_proxy import MODES
 
 from conformance.campaign.results import validate_results
-from conformance.cli import main
 from conformance.reference.listening import free_ports
 from conformance.roles.consumer.bringup import (
     EMBEDDED_CIBA_INTERVAL_S,
@@ -48,6 +46,9 @@ TIME_FACTOR = 2.0
 PEAK_RSS_BOUND_MIB = 600  # the harness once reached 19 GB against a 200 MB answer (issue 11)
 # Campaigns at once: 3 fit the suite in a few minutes on 2 cores (PSC_HOSTILE_JOBS to change it).
 JOBS = int(os.environ.get("PSC_HOSTILE_JOBS", "3"))
+# The campaigns run beside the matrices' (tests/detection/conftest.py), at their priority: neither starves
+# the other's timers (the yardstick runs among them).
+NICENESS = int(os.environ.get("PSC_MATRIX_NICENESS", "5"))
 # The harness's own bound on a campaign, and ours on the CLI around it: a hang fails, it never blocks CI.
 CAMPAIGN_S = 600
 HARD_LIMIT_S = CAMPAIGN_S + 120
@@ -66,13 +67,15 @@ HANDSHAKE_ONLY = frozenset(
     }
 )
 
-# Runs a command and writes its exit status, wall time and the peak RSS of its biggest process (the
-# campaign's pytest process, the CLI or the SUT: every descendant is waited for) into argv[1].
+# Runs a command (argv[3:]) at a lower priority (argv[2]) and writes its exit status, wall time and the
+# peak RSS of its biggest process (the campaign's pytest process, the CLI or the SUT: every descendant is
+# waited for) into argv[1].
 _MEASURED = textwrap.dedent(
     """
-    import json, resource, subprocess, sys, time
+    import json, os, resource, subprocess, sys, time
+    os.nice(int(sys.argv[2]))
     started = time.monotonic()
-    code = subprocess.call(sys.argv[2:], stdin=subprocess.DEVNULL)
+    code = subprocess.call(sys.argv[3:], stdin=subprocess.DEVNULL)
     wall = time.monotonic() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     with open(sys.argv[1], "w") as out:
@@ -155,7 +158,7 @@ def run_campaign(name: str, root: Path, pki: Path) -> Run:
     figures = where / "figures.json"
     with (where / "cli.log").open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _MEASURED, str(figures), *args],
+            [sys.executable, "-c", _MEASURED, str(figures), str(NICENESS), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -173,33 +176,30 @@ def run_campaign(name: str, root: Path, pki: Path) -> Run:
     )
 
 
-def selected_modes(session: pytest.Session) -> list[str]:
+def selected_modes(items: list[pytest.Item]) -> list[str]:
     """The modes whose test this session runs (`-k trickle` runs two campaigns, not twelve)."""
-    chosen = {
-        item.callspec.params["mode"]
-        for item in session.items
-        if isinstance(item, pytest.Function)
-        and item.module is sys.modules[__name__]
-        and hasattr(item, "callspec")
-    }
+    chosen = {item.callspec.params["mode"] for item in items if hasattr(item, "callspec")}
     return [mode for mode in MODES if mode in chosen]
 
 
-@pytest.fixture(scope="module")
-def campaigns(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Future[Run]]]:
-    """Every campaign, started now in the background: the reference first, so its time is known early."""
-    root = tmp_path_factory.mktemp("hostile")
+# With the matrices' campaigns, in the background (tests/conftest.py): the rest of the suite runs meanwhile.
+pytestmark = pytest.mark.with_matrices
+
+
+def start_with_matrices(root: Path, items: list[pytest.Item]) -> dict[str, Future[Run]]:
+    """Every campaign, `JOBS` at a time: the reference first, so its time is known early, and last."""
     pki = root / "pki"
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["pki", "--out", str(pki)]) == 0
-    with ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="hostile") as pool:
-        names = (REFERENCE, *selected_modes(request.session), REFERENCE_LATE)
-        futures = {name: pool.submit(run_campaign, name, root, pki) for name in names}
-        yield futures
-        for future in futures.values():
-            future.cancel()
+    subprocess.run([*cli(), "pki", "--out", str(pki)], check=True, capture_output=True, timeout=120)
+    pool = ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="hostile")
+    names = (REFERENCE, *selected_modes(items), REFERENCE_LATE)
+    futures = {name: pool.submit(run_campaign, name, root, pki) for name in names}
+    pool.shutdown(wait=False)
+    return futures
+
+
+@pytest.fixture(scope="module")
+def campaigns(background: dict[str, Future[Run]]) -> dict[str, Future[Run]]:
+    return background
 
 
 @pytest.fixture(scope="module")
