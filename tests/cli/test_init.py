@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +32,22 @@ CAMPAIGN_TIMEOUT_S = 300  # one external consumer campaign takes about 50 s on a
 
 def init(directory: Path, *extra: str) -> int:
     """`init` on free ports, so that the test never depends on 9443-9445 or 8443 being free."""
+    return main(init_arguments(directory, *extra))
+
+
+def init_arguments(directory: Path, *extra: str) -> list[str]:
     psc, api_as, api, *sut = free_ports(5)
     role = extra[extra.index("--role") + 1] if "--role" in extra else "consumer"
     sut_ports = sut[:1] if role == "consumer" else sut
-    return main(
-        [
-            "init",
-            str(directory),
-            "--counterpart-ports",
-            f"{psc},{api_as},{api}",
-            "--sut-ports",
-            ",".join(map(str, sut_ports)),
-            *extra,
-        ]
-    )
+    return [
+        "init",
+        str(directory),
+        "--counterpart-ports",
+        f"{psc},{api_as},{api}",
+        "--sut-ports",
+        ",".join(map(str, sut_ports)),
+        *extra,
+    ]
 
 
 def counterparts(directory: Path) -> dict[str, Any]:
@@ -153,24 +157,55 @@ def uncomment_example_start(campaign: Path) -> None:
     campaign.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_init_then_run_with_the_reference_proxy_as_the_vendors(tmp_path: Path) -> None:
-    target = tmp_path / "vendor"
-    assert init(target) == 0
-    uncomment_example_start(target / "campaign.toml")
-    assert load_config(target / "campaign.toml").sut.start[:3] == ("psc-conformance", "reference", "consumer")
-    out = tmp_path / "out"
+@dataclass(frozen=True)
+class VendorRun:
+    """The scaffold's campaign, run as its comments tell a vendor to."""
+
+    start: tuple[str, ...]  # the campaign file's `[sut] start`, once uncommented
+    completed: subprocess.CompletedProcess[str]
+    output: Path
+
+
+def start_with_matrices(root: Path, items: list[pytest.Item]) -> dict[str, Future[VendorRun]]:
+    """The vendor's campaign waits on the reference proxy's declared timers (about 25 s): it runs in the
+    background from when the matrices' campaigns start (tests/conftest.py), the rest of the suite
+    meanwhile."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-init")
+    try:
+        return {"vendor": pool.submit(vendor_campaign, root)}
+    finally:
+        pool.shutdown(wait=False)
+
+
+def vendor_campaign(root: Path) -> VendorRun:
+    target = root / "vendor"
     # The vendor's shell finds `psc-conformance` on PATH; so must the SUT the harness starts here.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cli = [sys.executable, "-m", "conformance"]
+    subprocess.run([*cli, *init_arguments(target)], env=env, capture_output=True, check=True, timeout=60)
+    uncomment_example_start(target / "campaign.toml")
+    start = load_config(target / "campaign.toml").sut.start
+    out = root / "out"
     command = ["run", "--config", str(target / "campaign.toml"), "--output", str(out)]
     completed = subprocess.run(
-        [sys.executable, "-m", "conformance", *command],
-        cwd=tmp_path,
+        [*cli, *command],
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
         timeout=CAMPAIGN_TIMEOUT_S,
         check=False,
     )
+    return VendorRun(start, completed, out)
+
+
+@pytest.mark.with_matrices
+def test_init_then_run_with_the_reference_proxy_as_the_vendors(
+    background: dict[str, Future[VendorRun]],
+) -> None:
+    run = background["vendor"].result()
+    assert run.start[:3] == ("psc-conformance", "reference", "consumer")
+    completed, out = run.completed, run.output
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     doc = json.loads((out / "results.json").read_text("utf-8"))
     assert doc["sut"]["name"] == "My Proxy e-Santé"
