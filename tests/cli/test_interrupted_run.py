@@ -31,6 +31,19 @@ from conformance.exitcodes import HARNESS_OR_SUT
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads processes from /proc")
 
+
+@pytest.fixture(autouse=True)
+def interruptible() -> Iterator[None]:
+    """Ctrl-C reaches this test run and the campaigns it starts as it does from a terminal, even when the
+    suite itself was started with SIGINT ignored (a script's `cmd &`, some CI runners): ignored, it
+    stays ignored in every child (the campaign keeps it so on purpose, as `nohup` asks)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 STARTUP_BOUND_S = 90.0  # PKI, the reference provider and the first scenarios, on a busy 2-core machine
 STOP_BOUND_S = 30.0  # pytest's own stop (GRACE_S, 10 s, at most), then the report and its seal
 
