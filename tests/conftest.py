@@ -51,6 +51,7 @@ class Background:
         self._work: dict[str, Any] = {}  # by module name: what its starter returned, or why it failed
         self._started: dict[str, threading.Event] = {}
         self._directories: list[Path] = []
+        self._lock = threading.Lock()  # a start and the session's end never interleave
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         before = self._plan(session, self.BEFORE_MATRICES)
@@ -82,14 +83,15 @@ class Background:
 
     def _start(self, module: ModuleType, items: list[pytest.Item], marker: str) -> None:
         name = module.__name__
-        try:
-            if self.session_ended:
-                raise RuntimeError("the session ended before this work started")
-            directory = Path(tempfile.mkdtemp(prefix=f"psc-{name.rsplit('.', 1)[-1]}-"))
-            self._directories.append(directory)
-            self._work[name] = getattr(module, f"start_{marker}")(directory, items)
-        except Exception as exc:  # said by the module's tests, which would otherwise wait for ever
-            self._work[name] = exc
+        with self._lock:
+            try:
+                if self.session_ended:
+                    raise RuntimeError("the session ended before this work started")
+                directory = Path(tempfile.mkdtemp(prefix=f"psc-{name.rsplit('.', 1)[-1]}-"))
+                self._directories.append(directory)
+                self._work[name] = getattr(module, f"start_{marker}")(directory, items)
+            except Exception as exc:  # said by the module's tests, which would otherwise wait for ever
+                self._work[name] = exc
         self._started[name].set()
 
     def work_of(self, module: ModuleType) -> Any:
@@ -104,9 +106,11 @@ class Background:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.session_ended = True  # before the matrices' conftest waits for its pool
+        with self._lock:
+            self.session_ended = True  # before the matrices' conftest waits for its pool
+            started = list(self._work.values())
         self.matrices_may_start.set()
-        for work in list(self._work.values()):
+        for work in started:
             pending = [work] if isinstance(work, Future) else list(getattr(work, "values", list)())
             for future in pending:
                 if isinstance(future, Future) and not future.cancel():
