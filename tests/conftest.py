@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from concurrent.futures import Future
 from pathlib import Path
@@ -110,10 +110,13 @@ class Background:
             self.session_ended = True  # before the matrices' conftest waits for its pool
             started = list(self._work.values())
         self.matrices_may_start.set()
-        for work in started:
-            pending = [work] if isinstance(work, Future) else list(getattr(work, "values", list)())
+        for work in started:  # a Future, a mapping of them, or the exception a starter raised
+            if isinstance(work, Future):
+                pending = [work]
+            else:
+                pending = list(work.values()) if isinstance(work, Mapping) else []
             for future in pending:
-                if isinstance(future, Future) and not future.cancel():
+                if not future.cancel():
                     future.exception()  # wait: never leave campaign processes behind the session
         if not session.testsfailed:  # a failure's campaigns are kept for a look
             for directory in self._directories:

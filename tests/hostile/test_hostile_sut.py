@@ -39,6 +39,9 @@ from conformance.roles.consumer.bringup import (
     EMBEDDED_UPSTREAM_TIMEOUT_S,
 )
 
+# With the matrices' campaigns, in the background (tests/conftest.py): the rest of the suite runs meanwhile.
+pytestmark = pytest.mark.with_matrices
+
 SERVER = Path(__file__).with_name("hostile_proxy.py")
 # Issue 11: "a campaign against any SUT of the hostile corpus ends within 2x the time of the campaign
 # against the reference". The reference is measured in this run, in the same pool as the hostile ones.
@@ -180,10 +183,6 @@ def selected_modes(items: list[pytest.Item]) -> list[str]:
     """The modes whose test this session runs (`-k trickle` runs two campaigns, not twelve)."""
     chosen = {item.callspec.params["mode"] for item in items if hasattr(item, "callspec")}
     return [mode for mode in MODES if mode in chosen]
-
-
-# With the matrices' campaigns, in the background (tests/conftest.py): the rest of the suite runs meanwhile.
-pytestmark = pytest.mark.with_matrices
 
 
 def start_with_matrices(root: Path, items: list[pytest.Item]) -> dict[str, Future[Run]]:
